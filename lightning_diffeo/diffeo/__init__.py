@@ -1,0 +1,57 @@
+"""Maximum-entropy random diffeomorphisms of images (pure torch).
+
+Fields (``sample_displacement``), their scales (``temperature_range``, ``typical_displacement``),
+resampling (``remap``: bilinear, Gaussian, nearest), the distortion diagnostic (``distortion``),
+the participation-ratio derivation of the Gaussian width, and the ``Diffeo`` transform.
+"""
+
+from ._checks import INTERPOLATIONS
+from .beta import sample_beta
+from .distortion import distortion, expected_max_distortion, is_diffeomorphism, max_distortion
+from .fields import displacement_from_coefficients, sample_coefficients, sample_displacement, sine_basis
+from .interpolation import GAUSSIAN_SIGMA, gaussian_smooth, gaussian_window_radius, remap
+from .participation import (
+    average_participation_bilinear,
+    average_participation_gaussian,
+    derive_gaussian_sigma,
+    participation_ratio,
+)
+from .scales import (
+    max_mode,
+    mean_square_displacement,
+    mode_mask,
+    temperature_from_displacement,
+    temperature_range,
+    typical_displacement,
+)
+from .transform import Diffeo, DiffeoParams, deform
+
+__all__ = [
+    "GAUSSIAN_SIGMA",
+    "INTERPOLATIONS",
+    "Diffeo",
+    "DiffeoParams",
+    "average_participation_bilinear",
+    "average_participation_gaussian",
+    "deform",
+    "derive_gaussian_sigma",
+    "displacement_from_coefficients",
+    "distortion",
+    "expected_max_distortion",
+    "gaussian_smooth",
+    "gaussian_window_radius",
+    "is_diffeomorphism",
+    "max_distortion",
+    "max_mode",
+    "mean_square_displacement",
+    "mode_mask",
+    "participation_ratio",
+    "remap",
+    "sample_beta",
+    "sample_coefficients",
+    "sample_displacement",
+    "sine_basis",
+    "temperature_from_displacement",
+    "temperature_range",
+    "typical_displacement",
+]

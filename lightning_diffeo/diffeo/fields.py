@@ -1,0 +1,154 @@
+"""Maximum-entropy displacement fields as sine series, sampled per image.
+
+tau_x(u, v) = sum_{i,j} C_ij sin(i pi u) sin(j pi v), tau_y the same with D_ij, where u is the
+horizontal and v the vertical unit-square coordinate of pixel k at k / (n - 1). The coefficients
+are independent normals with variance T / (i^2 + j^2) for the kept modes. Pixel displacement is
+n * tau. Fields vanish on the image border.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+
+from ._checks import check_temperature
+from .scales import mode_mask
+
+__all__ = [
+    "displacement_from_coefficients",
+    "sample_coefficients",
+    "sample_displacement",
+    "sine_basis",
+]
+
+
+def _per_sample(value: float | torch.Tensor, batch_size: int, name: str) -> torch.Tensor:
+    values = torch.as_tensor(value, dtype=torch.float64).detach().cpu()
+    if values.dim() == 0:
+        return values.expand(batch_size)
+    if values.shape != (batch_size,):
+        raise ValueError(f"{name} must be a number or a tensor of shape [{batch_size}], got shape {tuple(values.shape)}")
+    return values
+
+
+def sample_coefficients(
+    batch_size: int,
+    temperature: float | torch.Tensor,
+    cutoff: float | torch.Tensor,
+    *,
+    generator: torch.Generator | None = None,
+    device: torch.device | str | None = None,
+    dtype: torch.dtype | None = None,
+) -> torch.Tensor:
+    """Draw sine-series coefficients, one independent set per sample.
+
+    The normals are drawn on the generator's device (CPU by default) and then moved, so one
+    generator seed gives the same coefficients on every device.
+
+    Args:
+        batch_size: B, number of fields.
+        temperature: T, a number or a tensor ``[B]``.
+        cutoff: c, a number or a tensor ``[B]``; modes with sqrt(i^2 + j^2) < c + 1/2 are kept.
+        generator: source of randomness (default: the global RNG).
+        device: device of the result (default CPU).
+        dtype: floating dtype of the result (default ``torch.get_default_dtype()``).
+
+    Returns:
+        Coefficients ``[B, 2, M, M]`` in unit-square coordinates (channel 0: C_ij of the
+        horizontal component, channel 1: D_ij of the vertical one; entry ``[..., i-1, j-1]``).
+
+    >>> sample_coefficients(4, 1e-3, 3).shape
+    torch.Size([4, 2, 3, 3])
+    """
+    if int(batch_size) < 0:
+        raise ValueError(f"batch_size must be >= 0, got {batch_size}")
+    dtype = dtype or torch.get_default_dtype()
+    if not dtype.is_floating_point:
+        raise TypeError(f"dtype must be a floating dtype, got {dtype}")
+    check_temperature(temperature)
+    temperatures = _per_sample(temperature, batch_size, "temperature")
+    cutoffs = _per_sample(cutoff, batch_size, "cutoff")
+    mask = mode_mask(cutoffs) if batch_size else mode_mask(float(torch.as_tensor(cutoff).max()))
+    size = mask.shape[-1]
+    k = torch.arange(1, size + 1, dtype=torch.float64)
+    inverse_energy = 1.0 / (k[:, None] ** 2 + k[None, :] ** 2)
+    std = (temperatures[:, None, None] * inverse_energy * mask).sqrt()  # [B, M, M]
+    sample_device = generator.device if generator is not None else torch.device("cpu")
+    draw_dtype = dtype if dtype in (torch.float32, torch.float64) else torch.float32
+    normals = torch.randn(
+        (batch_size, 2, size, size), generator=generator, device=sample_device, dtype=draw_dtype
+    )
+    coefficients = normals * std[:, None].to(device=sample_device, dtype=draw_dtype)
+    return coefficients.to(device=device or "cpu", dtype=dtype)
+
+
+def sine_basis(n: int, size: int, *, derivative: bool = False, device=None, dtype=None) -> torch.Tensor:
+    """Sine basis sin(i pi u_k) at pixel k, u_k = k / (n - 1), or its u-derivative i pi cos(i pi u_k).
+
+    Returns:
+        ``[n, M]``: rows are pixels, columns are mode indices i = 1..M.
+    """
+    u = torch.arange(n, dtype=torch.float64) / (n - 1)
+    k = torch.arange(1, size + 1, dtype=torch.float64)
+    phase = math.pi * u[:, None] * k[None, :]
+    basis = math.pi * k * torch.cos(phase) if derivative else torch.sin(phase)
+    if not derivative:
+        # sin(i pi) is 1e-16 instead of 0 in floating point: make the border exactly fixed.
+        basis[0] = 0.0
+        basis[-1] = 0.0
+    return basis.to(device=device, dtype=dtype or torch.get_default_dtype())
+
+
+def displacement_from_coefficients(coefficients: torch.Tensor, n: int) -> torch.Tensor:
+    """Synthesise pixel displacement fields from sine-series coefficients.
+
+    Args:
+        coefficients: ``[..., 2, M, M]`` from ``sample_coefficients``.
+        n: image side in pixels (>= 2).
+
+    Returns:
+        Displacement ``[..., 2, n, n]`` in pixels, ``[..., k, y, x]`` = n * tau_k(x / (n-1), y / (n-1)).
+    """
+    if coefficients.dim() < 3 or coefficients.shape[-1] != coefficients.shape[-2] or coefficients.shape[-3] != 2:
+        raise ValueError(f"coefficients must have shape [..., 2, M, M], got {tuple(coefficients.shape)}")
+    if int(n) < 2:
+        raise ValueError(f"n must be at least 2 pixels, got {n}")
+    basis = sine_basis(n, coefficients.shape[-1], device=coefficients.device, dtype=coefficients.dtype)
+    # tau[y, x] = sum_ij C_ij s[x, i] s[y, j]
+    return n * torch.einsum("...ij,xi,yj->...yx", coefficients, basis, basis)
+
+
+def sample_displacement(
+    batch_size: int,
+    n: int,
+    temperature: float | torch.Tensor,
+    cutoff: float | torch.Tensor,
+    *,
+    generator: torch.Generator | None = None,
+    device: torch.device | str | None = None,
+    dtype: torch.dtype | None = None,
+) -> torch.Tensor:
+    """Draw B independent maximum-entropy displacement fields.
+
+    Args:
+        batch_size: B.
+        n: image side in pixels.
+        temperature: T, a number or a tensor ``[B]``.
+        cutoff: c, a number or a tensor ``[B]``.
+        generator: source of randomness (default: the global RNG).
+        device: device of the result.
+        dtype: floating dtype of the result.
+
+    Returns:
+        Displacement ``[B, 2, n, n]`` in pixels, zero on the border.
+
+    >>> g = torch.Generator().manual_seed(0)
+    >>> field = sample_displacement(8, 32, 1e-3, 3, generator=g)
+    >>> field.shape, float(field[..., 0, :].abs().max())
+    (torch.Size([8, 2, 32, 32]), 0.0)
+    """
+    coefficients = sample_coefficients(
+        batch_size, temperature, cutoff, generator=generator, device=device, dtype=dtype
+    )
+    return displacement_from_coefficients(coefficients, n)

@@ -1,0 +1,245 @@
+"""Deforming batches of images: the ``deform`` call and the ``Diffeo`` transform."""
+
+from __future__ import annotations
+
+import math
+import warnings
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from ._checks import check_cutoff, check_images, check_interpolation, check_log_cutoff, check_temperature
+from .beta import sample_beta
+from .fields import displacement_from_coefficients, sample_coefficients, sample_displacement
+from .interpolation import remap
+from .scales import temperature_from_displacement, temperature_range
+
+__all__ = ["Diffeo", "DiffeoParams", "deform"]
+
+
+def _batch_size(images: torch.Tensor) -> int:
+    return math.prod(images.shape[:-3])
+
+
+def deform(
+    images: torch.Tensor,
+    *,
+    cutoff: float,
+    temperature: float | None = None,
+    delta: float | None = None,
+    interpolation: str = "bilinear",
+    generator: torch.Generator | None = None,
+) -> torch.Tensor:
+    """Apply an independent random diffeomorphism to every image of a batch.
+
+    Args:
+        images: ``[..., C, n, n]`` floating images in [0, 1]; every leading index is one image.
+        cutoff: c, highest mode (>= 1; > 1 when ``delta`` is given).
+        temperature: T; give exactly one of ``temperature`` and ``delta``.
+        delta: typical displacement in pixels, converted with ``temperature_from_displacement``.
+        interpolation: ``"bilinear"``, ``"gaussian"`` or ``"nearest"``.
+        generator: source of randomness (default: the global RNG).
+
+    Returns:
+        Deformed images ``[..., C, n, n]``.
+
+    >>> g = torch.Generator().manual_seed(0)
+    >>> deform(torch.rand(16, 3, 32, 32), cutoff=3, delta=1.0, generator=g).shape
+    torch.Size([16, 3, 32, 32])
+    """
+    n = check_images(images)
+    check_interpolation(interpolation)
+    if (temperature is None) == (delta is None):
+        raise ValueError("give exactly one of temperature and delta")
+    if delta is not None:
+        temperature = temperature_from_displacement(delta, cutoff, n)
+    displacement = sample_displacement(
+        _batch_size(images), n, temperature, cutoff, generator=generator, device=images.device, dtype=_field_dtype(images)
+    )
+    return remap(images, displacement.reshape(*images.shape[:-3], 2, n, n), interpolation)
+
+
+def _field_dtype(images: torch.Tensor) -> torch.dtype:
+    return images.dtype if images.dtype in (torch.float32, torch.float64) else torch.float32
+
+
+@dataclass(frozen=True)
+class DiffeoParams:
+    """Everything a ``Diffeo`` call drew, to replay it on the same or other images.
+
+    Attributes:
+        cutoff: ``[B]`` cutoff of each field.
+        temperature: ``[B]`` temperature of each field.
+        coefficients: ``[B, 2, M, M]`` sine-series coefficients (unit-square coordinates).
+        image_size: n the temperatures were drawn for (they depend on n when drawn from
+            ``delta`` or from the allowed range).
+    """
+
+    cutoff: torch.Tensor
+    temperature: torch.Tensor
+    coefficients: torch.Tensor
+    image_size: int
+
+    @property
+    def batch_size(self) -> int:
+        return int(self.coefficients.shape[0])
+
+
+def _check_beta(shape: tuple[float, float], name: str) -> tuple[float, float]:
+    if len(shape) != 2 or not all(float(v) > 0 for v in shape):
+        raise ValueError(f"{name} must be two positive Beta shapes (alpha, beta), got {shape!r}")
+    return float(shape[0]), float(shape[1])
+
+
+class Diffeo(nn.Module):
+    """Random maximum-entropy diffeomorphisms as a transform, one field per image.
+
+    Works on one ``[C, n, n]`` image (a torchvision v2 pipeline after ``ToImage`` and
+    ``ToDtype(torch.float32, scale=True)``) and on batches ``[..., C, n, n]`` on any device.
+    Three ways to choose (T, c):
+
+    - fixed: ``Diffeo(cutoff=3, temperature=1e-3)`` or ``Diffeo(cutoff=3, delta=1.0)``;
+    - random cutoff: ``cutoff=(c_min, c_max)`` draws an integer c per image from a discrete
+      Beta(``cutoff_beta``) on [c_min, c_max], as the authors' augmentation does;
+    - random temperature: ``temperature=(lo, hi)`` draws T per image from Beta(``temperature_beta``)
+      on [lo, hi]; with neither ``temperature`` nor ``delta``, T is drawn from the Beta on the
+      allowed range [T_min(n, c), T_max(c)] of each image's cutoff (the authors' default).
+
+    Every call stores what it drew in ``last_params``; ``forward(images, params=...)`` replays it.
+    Temperatures above T_max are allowed, with one warning that the map may fold.
+
+    Args:
+        cutoff: c >= 1, or an integer range (c_min, c_max).
+        temperature: T >= 0, a range (lo, hi), or None.
+        delta: typical displacement in pixels, instead of a temperature (needs c > 1).
+        interpolation: ``"bilinear"``, ``"gaussian"`` or ``"nearest"``.
+        cutoff_beta: Beta shapes (alpha, beta) for random cutoffs; (1, 1) is uniform.
+        temperature_beta: Beta shapes (alpha, beta) for random temperatures. The authors
+            parametrise Beta by s = alpha + beta and r = alpha / beta.
+        generator: source of randomness (default: the global RNG).
+
+    >>> transform = Diffeo(cutoff=(2, 8), generator=torch.Generator().manual_seed(0))
+    >>> x = torch.rand(4, 3, 32, 32)
+    >>> y = transform(x)
+    >>> bool((transform(x, params=transform.last_params) == y).all())
+    True
+    """
+
+    def __init__(
+        self,
+        cutoff: float | tuple[int, int] = 3,
+        temperature: float | tuple[float, float] | None = None,
+        delta: float | None = None,
+        interpolation: str = "bilinear",
+        cutoff_beta: tuple[float, float] = (1.0, 1.0),
+        temperature_beta: tuple[float, float] = (1.0, 1.0),
+        generator: torch.Generator | None = None,
+    ) -> None:
+        super().__init__()
+        self.cutoff = self._check_cutoff_option(cutoff)
+        if temperature is not None and delta is not None:
+            raise ValueError("give at most one of temperature and delta")
+        self.temperature = self._check_temperature_option(temperature)
+        if delta is not None:
+            check_temperature(delta, name="delta")
+        if temperature is None:  # delta or the allowed range: both need ln c
+            check_log_cutoff(min(self.cutoff) if isinstance(self.cutoff, tuple) else self.cutoff)
+        self.delta = delta
+        self.interpolation = check_interpolation(interpolation)
+        self.cutoff_beta = _check_beta(cutoff_beta, "cutoff_beta")
+        self.temperature_beta = _check_beta(temperature_beta, "temperature_beta")
+        self.generator = generator
+        self.last_params: DiffeoParams | None = None
+        self._warned_folding = False
+
+    @staticmethod
+    def _check_cutoff_option(cutoff):
+        if isinstance(cutoff, (tuple, list)):
+            if len(cutoff) != 2 or any(int(c) != c for c in cutoff) or not 1 <= cutoff[0] <= cutoff[1]:
+                raise ValueError(f"a cutoff range must be two integers 1 <= c_min <= c_max, got {cutoff!r}")
+            return int(cutoff[0]), int(cutoff[1])
+        check_cutoff(cutoff)
+        return float(cutoff)
+
+    @staticmethod
+    def _check_temperature_option(temperature):
+        if isinstance(temperature, (tuple, list)):
+            if len(temperature) != 2 or not 0 <= temperature[0] <= temperature[1]:
+                raise ValueError(f"a temperature range must be two numbers 0 <= lo <= hi, got {temperature!r}")
+            check_temperature(torch.tensor([float(t) for t in temperature]))
+            return float(temperature[0]), float(temperature[1])
+        if temperature is not None:
+            check_temperature(temperature)
+            return float(temperature)
+        return None
+
+    def _draw_cutoffs(self, batch_size: int) -> torch.Tensor:
+        if not isinstance(self.cutoff, tuple):
+            return torch.full((batch_size,), self.cutoff, dtype=torch.float64)
+        low, high = self.cutoff
+        unit = sample_beta(*self.cutoff_beta, batch_size, self.generator)
+        return (low + (unit * (high + 1 - low)).floor()).clamp(max=high)
+
+    def _draw_temperatures(self, cutoffs: torch.Tensor, n: int) -> torch.Tensor:
+        if isinstance(self.temperature, float):
+            return torch.full_like(cutoffs, self.temperature)
+        if self.delta is not None:
+            return temperature_from_displacement(self.delta, cutoffs, n)
+        unit = sample_beta(*self.temperature_beta, len(cutoffs), self.generator)
+        if isinstance(self.temperature, tuple):
+            low, high = self.temperature
+            return low + unit * (high - low)
+        low, high = temperature_range(n, cutoffs)
+        return low + unit * (high - low)
+
+    def make_params(self, batch_size: int, image_size: int) -> DiffeoParams:
+        """Draw cutoffs, temperatures and coefficients for ``batch_size`` images of side n."""
+        cutoffs = self._draw_cutoffs(batch_size)
+        temperatures = self._draw_temperatures(cutoffs, image_size)
+        coefficients = sample_coefficients(
+            batch_size, temperatures, cutoffs, generator=self.generator, dtype=torch.float32
+        )
+        return DiffeoParams(cutoffs, temperatures, coefficients, int(image_size))
+
+    def forward(self, images: torch.Tensor, params: DiffeoParams | None = None) -> torch.Tensor:
+        """Deform ``[..., C, n, n]`` images (one field per leading index), or replay ``params``."""
+        n = check_images(images)
+        batch_size = _batch_size(images)
+        if params is None:
+            params = self.make_params(batch_size, n)
+        elif params.batch_size != batch_size:
+            raise ValueError(f"params hold {params.batch_size} fields but the images need {batch_size}")
+        self.last_params = params
+        self._warn_if_folding(params)
+        coefficients = params.coefficients.to(device=images.device, dtype=_field_dtype(images))
+        displacement = displacement_from_coefficients(coefficients, n).reshape(*images.shape[:-3], 2, n, n)
+        out = remap(images, displacement, self.interpolation)
+        if type(images) is not torch.Tensor:  # keep torchvision tv_tensors.Image and friends
+            out = out.as_subclass(type(images))
+        return out
+
+    def _warn_if_folding(self, params: DiffeoParams) -> None:
+        has_log = params.cutoff > 1  # T_max is undefined for c = 1
+        if self._warned_folding or not bool(has_log.any()):
+            return
+        cutoffs, temperatures = params.cutoff[has_log], params.temperature[has_log]
+        t_max = temperature_range(params.image_size, cutoffs)[1]
+        above = temperatures > t_max
+        if bool(above.any()):
+            i = int(above.nonzero()[0])
+            warnings.warn(
+                f"temperature {float(temperatures[i]):.3g} exceeds T_max = {float(t_max[i]):.3g} for cutoff "
+                f"{float(cutoffs[i]):g}: the map may not be a diffeomorphism (warned once per transform)",
+                stacklevel=3,
+            )
+            self._warned_folding = True
+
+    def extra_repr(self) -> str:
+        if self.temperature is not None:
+            size = f"temperature={self.temperature}"
+        elif self.delta is not None:
+            size = f"delta={self.delta}"
+        else:
+            size = f"temperature=allowed range, temperature_beta={self.temperature_beta}"
+        return f"cutoff={self.cutoff}, {size}, interpolation={self.interpolation!r}"

@@ -1,0 +1,103 @@
+"""Distortion Xi (Eq. 12) and the participation-ratio derivation of sigma."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from lightning_diffeo.diffeo import (
+    GAUSSIAN_SIGMA,
+    average_participation_bilinear,
+    average_participation_gaussian,
+    derive_gaussian_sigma,
+    displacement_from_coefficients,
+    distortion,
+    expected_max_distortion,
+    is_diffeomorphism,
+    max_distortion,
+    participation_ratio,
+    sample_coefficients,
+    temperature_range,
+)
+
+
+def test_xi_matches_finite_differences_of_the_field():
+    g = torch.Generator().manual_seed(0)
+    coefficients = sample_coefficients(3, 0.01, 5, generator=g, dtype=torch.float64)
+    n = 401
+    tau = displacement_from_coefficients(coefficients, n) / n  # unit-square units
+    step = 1.0 / (n - 1)
+    # central differences: d/dx along the last axis, d/dy along the second to last
+    dx = (tau[..., 1:-1, 2:] - tau[..., 1:-1, :-2]) / (2 * step)
+    dy = (tau[..., 2:, 1:-1] - tau[..., :-2, 1:-1]) / (2 * step)
+    a, b, c, d = dx[:, 0], dy[:, 0], dx[:, 1], dy[:, 1]  # J = [[a, b], [c, d]]
+    frobenius = a**2 + b**2 + c**2 + d**2
+    xi = 0.5 * (torch.sqrt(frobenius - 2 * (a * d - b * c)) - (a + d))
+    exact = distortion(coefficients, n)[..., 1:-1, 1:-1]
+    torch.testing.assert_close(exact, xi, rtol=0, atol=1e-3 * xi.abs().max().item())
+
+
+def test_xi_of_no_field_is_zero():
+    assert (distortion(torch.zeros(1, 2, 3, 3), 16) == 0).all()
+
+
+def test_xi_is_homogeneous_so_max_xi_scales_as_sqrt_temperature():
+    g1, g2 = torch.Generator().manual_seed(5), torch.Generator().manual_seed(5)
+    low = max_distortion(sample_coefficients(50, 1e-4, 5, generator=g1, dtype=torch.float64), 32)
+    high = max_distortion(sample_coefficients(50, 4e-4, 5, generator=g2, dtype=torch.float64), 32)
+    torch.testing.assert_close(high, 2 * low)
+
+
+@pytest.mark.parametrize("cutoff", [3, 5, 15])
+def test_median_max_xi_follows_eq13(cutoff):
+    # Eq. 13 is the authors' fit of the median of max_s Xi; on a 64-pixel grid our exact Xi sits
+    # within 20% below it for c in 3..15 (the fit is for c ~ 3-20). 1500 draws put the median's
+    # relative standard error near 1%, so the band cannot flake.
+    n, draws = 64, 1500
+    _, t_max = temperature_range(n, cutoff)
+    g = torch.Generator().manual_seed(cutoff)
+    for temperature in (t_max / 10, t_max):
+        coefficients = sample_coefficients(draws, temperature, cutoff, generator=g, dtype=torch.float64)
+        ratio = max_distortion(coefficients, n).median().item() / expected_max_distortion(temperature, cutoff)
+        assert 0.8 < ratio < 1.0
+
+
+def test_is_diffeomorphism_below_and_far_above_t_max():
+    n, cutoff = 32, 5
+    _, t_max = temperature_range(n, cutoff)
+    g = torch.Generator().manual_seed(1)
+    calm = is_diffeomorphism(sample_coefficients(200, t_max / 100, cutoff, generator=g), n)
+    wild = is_diffeomorphism(sample_coefficients(200, t_max * 100, cutoff, generator=g), n)
+    assert calm.all() and not wild.any()
+
+
+def test_participation_ratio_counts_equal_weights():
+    assert participation_ratio(torch.ones(7)).item() == pytest.approx(7)
+    assert participation_ratio(torch.tensor([1.0, 0.0, 0.0])).item() == pytest.approx(1)
+
+
+def test_bilinear_average_participation_is_1821():
+    assert average_participation_bilinear() == pytest.approx(1.821, abs=5e-4)
+
+
+def test_bilinear_average_equals_a_direct_2d_average():
+    q = 200
+    u = (torch.arange(q, dtype=torch.float64) + 0.5) / q
+    uu, vv = torch.meshgrid(u, u, indexing="ij")
+    weights = torch.stack([(1 - uu) * (1 - vv), uu * (1 - vv), (1 - uu) * vv, uu * vv], -1)
+    direct = participation_ratio(weights).mean().item()
+    assert direct == pytest.approx(average_participation_bilinear(), rel=1e-4)
+
+
+def test_gaussian_at_pixel_centre_tends_to_four_for_small_sigma():
+    lattice = torch.arange(-6, 8, dtype=torch.float64)
+    centre = torch.exp(-((0.5 - lattice) ** 2) / (2 * GAUSSIAN_SIGMA**2))
+    assert participation_ratio(centre).item() ** 2 == pytest.approx(4.002, abs=1e-3)
+
+
+def test_derived_sigma_is_04715():
+    sigma = derive_gaussian_sigma()
+    assert round(sigma, 4) == GAUSSIAN_SIGMA
+    assert average_participation_gaussian(sigma) == pytest.approx(average_participation_bilinear(), rel=1e-8)
