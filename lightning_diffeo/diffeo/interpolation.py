@@ -51,35 +51,41 @@ def _grid_sample(images: torch.Tensor, displacement: torch.Tensor, mode: str) ->
     return F.grid_sample(images, grid, mode=mode, padding_mode="border", align_corners=True)
 
 
-def _gaussian_taps(coordinate: torch.Tensor, n: int, sigma: float) -> tuple[torch.Tensor, torch.Tensor]:
-    """Normalised 1-D Gaussian weights and indices of the pixels around each sampling point.
+def _gaussian_taps(coordinate: torch.Tensor, n: int, sigma: float, radius: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Normalised 1-D Gaussian weights of the 2R + 1 pixels nearest to each sampling point.
 
-    The window holds the 2R + 1 pixels nearest to the point; pixels outside the image get
-    weight 0, so the normalisation runs over image pixels only, as in Eq. 16.
+    Pixels outside the image get weight 0, so the normalisation runs over image pixels only,
+    as in Eq. 16.
 
     Returns:
-        Weights and indices, each ``[B, n*n, 2R + 1]``.
+        Weights ``[B, n*n, 2R + 1]`` and the nearest pixel ``[B, n*n]`` (int32).
     """
-    radius = gaussian_window_radius(sigma)
-    offsets = torch.arange(-radius, radius + 1, device=coordinate.device, dtype=coordinate.dtype)
     point = coordinate.flatten(1)
-    positions = point.round()[..., None] + offsets
+    nearest = point.round()
+    positions = nearest[..., None] + torch.arange(-radius, radius + 1, device=point.device, dtype=point.dtype)
     inside = (positions >= 0) & (positions <= n - 1)
     weights = torch.exp(-((point[..., None] - positions) ** 2) / (2 * sigma**2)) * inside
-    return weights / weights.sum(-1, keepdim=True), positions.clamp(0, n - 1).long()
+    return weights / weights.sum(-1, keepdim=True), nearest.int()
 
 
 def _gaussian(images: torch.Tensor, displacement: torch.Tensor, sigma: float) -> torch.Tensor:
-    # G is separable, so the normalised weight of pixel (a, b) is wy[a] * wx[b]; embedding_bag
-    # gathers the window's pixels and sums them with those weights in one fused pass.
+    # G is separable, so the normalised weight of pixel (a, b) is wy[a] * wx[b]. The image is
+    # zero-padded by R so every window is a fixed set of offsets from its centre pixel, and
+    # embedding_bag gathers the window's pixels and sums them with their weights in one pass.
     batch, channels, n, _ = images.shape
+    radius = gaussian_window_radius(sigma)
+    side = n + 2 * radius
     x, y = _sampling_points(displacement, n)
-    wx, ix = _gaussian_taps(x, n, sigma)
-    wy, iy = _gaussian_taps(y, n, sigma)
-    first_row = torch.arange(batch, device=images.device)[:, None, None, None] * (n * n)
-    index = (first_row + iy[..., :, None] * n + ix[..., None, :]).flatten(2).flatten(0, 1)
-    weights = (wy[..., :, None] * wx[..., None, :]).flatten(2).flatten(0, 1)
-    table = images.permute(0, 2, 3, 1).reshape(-1, channels)  # one row of C values per pixel
+    wx, nearest_x = _gaussian_taps(x, n, sigma, radius)
+    wy, nearest_y = _gaussian_taps(y, n, sigma, radius)
+    index_dtype = torch.int32 if batch * side * side < 2**31 else torch.int64
+    steps = torch.arange(-radius, radius + 1, device=images.device, dtype=index_dtype)
+    offsets = (steps[:, None] * side + steps[None, :]).reshape(1, -1)
+    first = torch.arange(batch, device=images.device, dtype=index_dtype)[:, None] * side * side
+    centres = first + (nearest_y.to(index_dtype) + radius) * side + (nearest_x.to(index_dtype) + radius)
+    index = centres.reshape(-1, 1) + offsets  # [B*n*n, (2R+1)^2]
+    weights = (wy[..., :, None] * wx[..., None, :]).reshape(index.shape)
+    table = F.pad(images, (radius,) * 4).permute(0, 2, 3, 1).reshape(-1, channels)  # a row per pixel
     out = F.embedding_bag(index, table, per_sample_weights=weights, mode="sum")
     return out.reshape(batch, n, n, channels).permute(0, 3, 1, 2)
 

@@ -1,0 +1,109 @@
+"""Throughput of lightning_diffeo.diffeo against a straightforward per-image implementation.
+
+For 500 images of 3x32x32 and 1x28x28, cutoffs 3 and 15, bilinear and Gaussian interpolation:
+images per second of ``deform`` (one batched call, a field per image, sampling included) and of
+``reference_diffeo.reference_deform`` called once per image (dense O(n^4) Gaussian), timed side
+by side in one process, median of repeats. Also the largest difference between the truncated
+Gaussian and the dense sum on the same fields.
+
+Usage: python benchmarks/bench_diffeo.py [--images 500] [--repeats 5] [--out benchmarks/results/diffeo.json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from reference_diffeo import reference_deform, reference_gaussian  # noqa: E402
+
+from lightning_diffeo.diffeo import deform, remap, sample_displacement, temperature_from_displacement  # noqa: E402
+
+
+def _median_seconds(fn, repeats: int) -> float:
+    fn()  # warm-up
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def _gaussian_error(images: torch.Tensor, temperature: float, cutoff: float) -> float:
+    n = images.shape[-1]
+    count = min(20, len(images))
+    fields = sample_displacement(count, n, temperature, cutoff, generator=torch.Generator().manual_seed(1))
+    ours = remap(images[:count], fields, "gaussian")
+    dense = torch.stack([reference_gaussian(images[i], fields[i]) for i in range(count)])
+    return float((ours - dense).abs().max())
+
+
+def run(n_images: int, repeats: int) -> list[dict]:
+    rows = []
+    for channels, n in ((3, 32), (1, 28)):
+        images = torch.rand(n_images, channels, n, n, generator=torch.Generator().manual_seed(0))
+        for cutoff in (3, 15):
+            temperature = temperature_from_displacement(1.0, cutoff, n)
+            for interpolation in ("bilinear", "gaussian"):
+                ours_gen, ref_gen = torch.Generator().manual_seed(0), torch.Generator().manual_seed(0)
+                ours = _median_seconds(
+                    lambda: deform(images, cutoff=cutoff, temperature=temperature, interpolation=interpolation, generator=ours_gen),
+                    repeats,
+                )
+                reference = _median_seconds(
+                    lambda: [reference_deform(image, temperature, cutoff, interpolation, ref_gen) for image in images],
+                    max(1, repeats // 2) if interpolation == "gaussian" else repeats,
+                )
+                row = {
+                    "shape": f"{channels}x{n}x{n}",
+                    "cutoff": cutoff,
+                    "interpolation": interpolation,
+                    "images": n_images,
+                    "ours_images_per_s": n_images / ours,
+                    "reference_images_per_s": n_images / reference,
+                    "speedup": reference / ours,
+                }
+                if interpolation == "gaussian":
+                    row["max_abs_error_vs_dense"] = _gaussian_error(images, temperature, cutoff)
+                rows.append(row)
+                extra = f"  max|ours - dense| = {row['max_abs_error_vs_dense']:.1e}" if "max_abs_error_vs_dense" in row else ""
+                print(
+                    f"{row['shape']:>8} c={cutoff:<3} {interpolation:<9} ours {row['ours_images_per_s']:>10.0f} img/s"
+                    f"  per-image {row['reference_images_per_s']:>8.0f} img/s  speedup x{row['speedup']:.1f}{extra}",
+                    flush=True,
+                )
+    return rows
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--images", type=int, default=500)
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--out", type=Path, default=Path("benchmarks/results/diffeo.json"))
+    args = parser.parse_args()
+    machine = {
+        "cpu_count": os.cpu_count(),
+        "torch_threads": torch.get_num_threads(),
+        "processor": platform.processor() or platform.machine(),
+        "torch": torch.__version__,
+    }
+    print(f"machine: {machine}")
+    rows = run(args.images, args.repeats)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = args.out.with_suffix(".tmp")
+    tmp.write_text(json.dumps({"machine": machine, "results": rows}, indent=2))
+    os.replace(tmp, args.out)
+    print(f"wrote {args.out}")
+
+
+if __name__ == "__main__":
+    main()
