@@ -1,0 +1,68 @@
+"""AlexNet (Krizhevsky et al. 2012), CIFAR-style as in the authors' code: 23M parameters."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from ._layers import pad_to
+from .registry import register_model
+
+__all__ = ["AlexNet"]
+
+
+def _conv(cin: int, cout: int, stride: int = 1, pool: bool = False) -> nn.Sequential:
+    layers: list[nn.Module] = [nn.Conv2d(cin, cout, 3, stride=stride, padding=1), nn.ReLU()]
+    if pool:
+        layers.append(nn.MaxPool2d(2))
+    return nn.Sequential(*layers)
+
+
+class AlexNet(nn.Module):
+    """Five 3x3 conv stages (64, 192, 384, 256, 256 channels; the first with stride 2, max-pool
+    after stages 1, 2, 5), then dropout + 4096 + 4096 + classes linear layers.
+
+    Inputs smaller than 32 pixels are zero-padded to 32 (the authors' handling of 28x28 MNIST);
+    larger ones are average-pooled to the 2x2 feature map a 32x32 input gives, so the parameter
+    count does not depend on the image size. PyTorch default initialisation.
+
+    Args:
+        in_channels: image channels C.
+        num_classes: number of logits.
+        image_size: side H = W in pixels.
+        dropout: dropout probability before the two hidden linear layers.
+
+    Shapes:
+        input ``[B, C, H, W]``, output ``[B, num_classes]``.
+    """
+
+    def __init__(self, in_channels: int = 3, num_classes: int = 10, image_size: int = 32, dropout: float = 0.5):
+        super().__init__()
+        if not 0.0 <= dropout < 1.0:
+            raise ValueError(f"dropout must be in [0, 1), got {dropout}")
+        self.pad = pad_to(image_size, 32)
+        self.stage1 = _conv(in_channels, 64, stride=2, pool=True)
+        self.stage2 = _conv(64, 192, pool=True)
+        self.stage3 = _conv(192, 384)
+        self.stage4 = _conv(384, 256)
+        self.stage5 = _conv(256, 256, pool=True)
+        self.pool = nn.Sequential(nn.AdaptiveAvgPool2d(2), nn.Flatten())
+        self.fc1 = nn.Sequential(nn.Dropout(dropout), nn.Linear(256 * 2 * 2, 4096), nn.ReLU())
+        self.fc2 = nn.Sequential(nn.Dropout(dropout), nn.Linear(4096, 4096), nn.ReLU())
+        self.classifier = nn.Linear(4096, num_classes)
+        self.head_name = "classifier"
+        self.probe_layers: tuple[str, ...] = (
+            "stage1", "stage2", "stage3", "stage4", "stage5", "fc1", "fc2", "output",
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Logits ``[B, num_classes]`` of images ``[B, C, H, W]``."""
+        x = self.pad(x)
+        for stage in (self.stage1, self.stage2, self.stage3, self.stage4, self.stage5):
+            x = stage(x)
+        return self.classifier(self.fc2(self.fc1(self.pool(x))))
+
+
+@register_model("alexnet")
+def _build_alexnet(in_channels: int, num_classes: int, image_size: int, *, dropout: float = 0.5) -> nn.Module:
+    return AlexNet(in_channels, num_classes, image_size, dropout)

@@ -1,0 +1,149 @@
+"""``ImageClassifier``: any registry architecture (or nn.Module) trained with the paper's recipes."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from lightning import LightningModule
+from torch import nn
+from torchmetrics.classification import MulticlassAccuracy
+
+from .recipes import build_optimization, resolve_recipe
+from .registry import create_model
+
+__all__ = ["ImageClassifier"]
+
+
+class ImageClassifier(LightningModule):
+    """Cross-entropy image classifier with accuracy metrics and a training recipe.
+
+    Logs ``train/loss``, ``train/acc`` (epoch averages), ``val/loss``, ``val/acc``,
+    ``test/loss``, ``test/acc``. Hyper-parameters are saved, so
+    ``ImageClassifier.load_from_checkpoint(path)`` rebuilds a registry model with no
+    arguments. When ``arch`` is an ``nn.Module`` it is not stored in the hyper-parameters:
+    pass it again, ``ImageClassifier.load_from_checkpoint(path, arch=MyNet())``.
+
+    Args:
+        arch: registry name (see :func:`~lightning_diffeo.models.list_models`) or a module
+            mapping ``[B, C, H, W]`` to logits ``[B, num_classes]``.
+        in_channels: image channels C (registry models only).
+        num_classes: number of classes.
+        image_size: side H = W of the input images in pixels (registry models only).
+        recipe: ``"sgd"``, ``"adam"`` or ``"transfer"`` (see :mod:`~lightning_diffeo.models.recipes`).
+        lr: overrides the recipe's learning rate (the body's for ``transfer``).
+        momentum: overrides the SGD momentum.
+        weight_decay: overrides the weight decay.
+        head_lr: overrides (``transfer``) or sets a separate learning rate of the head.
+        lr_decay: overrides the per-epoch lr factor of ``transfer``.
+        pretrained: EfficientNets only: ``True`` (timm hub) or a local ImageNet state-dict file.
+            The file is not needed to reload a checkpoint (the weights are in it).
+        resize_to: EfficientNets only: resize inputs to this side inside the model (224 in the paper).
+        model_kwargs: further options of the registry builder (e.g. ``{"width": 128}`` for ``fc4``).
+
+    Example:
+        >>> import torch
+        >>> module = ImageClassifier("lenet", in_channels=1, image_size=28)
+        >>> module(torch.zeros(4, 1, 28, 28)).shape
+        torch.Size([4, 10])
+        >>> module.probe_layers[0], module.probe_layers[-1]
+        ('model.stage1', 'output')
+    """
+
+    def __init__(
+        self,
+        arch: str | nn.Module = "lenet",
+        in_channels: int = 3,
+        num_classes: int = 10,
+        image_size: int = 32,
+        recipe: str = "sgd",
+        lr: float | None = None,
+        momentum: float | None = None,
+        weight_decay: float | None = None,
+        head_lr: float | None = None,
+        lr_decay: float | None = None,
+        pretrained: bool | str = False,
+        resize_to: int | None = None,
+        model_kwargs: dict[str, Any] | None = None,
+    ):
+        super().__init__()
+        self.save_hyperparameters(ignore=["arch"] if isinstance(arch, nn.Module) else None)
+        # Validates early: a bad recipe fails at construction, not at fit time.
+        self.recipe = resolve_recipe(recipe, lr, momentum, weight_decay, head_lr, lr_decay)
+        self.model = self._build_model(arch, in_channels, num_classes, image_size, pretrained, resize_to, model_kwargs)
+        self.train_acc = MulticlassAccuracy(num_classes=num_classes, average="micro")
+        self.val_acc = MulticlassAccuracy(num_classes=num_classes, average="micro")
+        self.test_acc = MulticlassAccuracy(num_classes=num_classes, average="micro")
+
+    @staticmethod
+    def _build_model(
+        arch: str | nn.Module,
+        in_channels: int,
+        num_classes: int,
+        image_size: int,
+        pretrained: bool | str,
+        resize_to: int | None,
+        model_kwargs: dict[str, Any] | None,
+    ) -> nn.Module:
+        if isinstance(arch, nn.Module):
+            if pretrained is not False or resize_to is not None or model_kwargs:
+                raise ValueError("pretrained, resize_to and model_kwargs only apply to registry names, not modules")
+            return arch
+        if not isinstance(arch, str):
+            raise TypeError(f"arch must be a registry name or an nn.Module, got {type(arch).__name__}")
+        if model_kwargs is not None and not isinstance(model_kwargs, dict):
+            raise TypeError(f"model_kwargs must be a dict or None, got {type(model_kwargs).__name__}")
+        kwargs = dict(model_kwargs or {})
+        if pretrained is not False:
+            kwargs["pretrained"] = pretrained
+        if resize_to is not None:
+            kwargs["resize_to"] = resize_to
+        return create_model(arch, in_channels, num_classes, image_size, **kwargs)
+
+    @property
+    def probe_layers(self) -> tuple[str, ...]:
+        """The model's probe layers as module names of this LightningModule (``"model."``
+        prefix), ending with ``"output"``; just ``("output",)`` for a module without them."""
+        names = tuple(getattr(self.model, "probe_layers", ("output",)))
+        return tuple(n if n == "output" else f"model.{n}" for n in names)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Logits ``[B, num_classes]`` of images ``[B, C, H, W]``."""
+        return self.model(x)
+
+    def _shared_step(self, batch: tuple[torch.Tensor, torch.Tensor], stage: str, metric: MulticlassAccuracy):
+        x, y = batch
+        logits = self(x)
+        loss = F.cross_entropy(logits, y)
+        metric(logits.detach(), y)
+        batch_size = x.shape[0]
+        self.log(f"{stage}/loss", loss.detach(), on_step=False, on_epoch=True, batch_size=batch_size,
+                 prog_bar=stage != "train")
+        self.log(f"{stage}/acc", metric, on_step=False, on_epoch=True, batch_size=batch_size,
+                 prog_bar=stage != "train")
+        return loss
+
+    def training_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> torch.Tensor:
+        return self._shared_step(batch, "train", self.train_acc)
+
+    def validation_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> None:
+        self._shared_step(batch, "val", self.val_acc)
+
+    def test_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> None:
+        self._shared_step(batch, "test", self.test_acc)
+
+    def predict_step(self, batch: Any, batch_idx: int) -> torch.Tensor:
+        x = batch[0] if isinstance(batch, (tuple, list)) else batch
+        return self(x)
+
+    def configure_optimizers(self) -> dict:
+        """The recipe's optimizer; the cosine schedule spans ``trainer.estimated_stepping_batches``."""
+        total = self.trainer.estimated_stepping_batches if self.recipe.schedule == "cosine" else 1
+        return build_optimization(self.model, self.recipe, total)
+
+    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        # The pretrained weights are in the state dict: reloading must not need the file or a network.
+        hparams = checkpoint.get("hyper_parameters")
+        if isinstance(hparams, dict) and hparams.get("pretrained", False) is not False:
+            hparams["pretrained"] = False

@@ -1,0 +1,85 @@
+"""VGG11/16/19 (Simonyan and Zisserman 2015), CIFAR-style, with or without batch-norm."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from ._layers import pad_to
+from .registry import register_model
+
+__all__ = ["VGG", "VGG_CONFIGS"]
+
+# Channels of the 3x3 convolutions in each of the five stages; every stage ends in a 2x2 max-pool.
+VGG_CONFIGS: dict[int, tuple[tuple[int, ...], ...]] = {
+    11: ((64,), (128,), (256, 256), (512, 512), (512, 512)),
+    16: ((64, 64), (128, 128), (256, 256, 256), (512, 512, 512), (512, 512, 512)),
+    19: ((64, 64), (128, 128), (256,) * 4, (512,) * 4, (512,) * 4),
+}
+
+
+def _stage(cin: int, channels: tuple[int, ...], batch_norm: bool) -> nn.Sequential:
+    layers: list[nn.Module] = []
+    for cout in channels:
+        layers.append(nn.Conv2d(cin, cout, 3, padding=1))
+        if batch_norm:
+            layers.append(nn.BatchNorm2d(cout))
+        layers.append(nn.ReLU())
+        cin = cout
+    layers.append(nn.MaxPool2d(2))
+    return nn.Sequential(*layers)
+
+
+class VGG(nn.Module):
+    """Five conv stages (3x3 conv [+ BN] + ReLU, then 2x2 max-pool) and one linear layer 512 -> classes.
+
+    CIFAR-style as in the authors' code: a 32x32 input leaves a 1x1x512 feature map. Smaller
+    inputs are zero-padded to 32 (the authors' handling of 28x28 MNIST); larger ones are
+    globally average-pooled. PyTorch default initialisation.
+
+    Args:
+        depth: 11, 16 or 19.
+        in_channels: image channels C.
+        num_classes: number of logits.
+        image_size: side H = W in pixels.
+        batch_norm: add ``BatchNorm2d`` after every convolution (the ``_bn`` variants).
+
+    Shapes:
+        input ``[B, C, H, W]``, output ``[B, num_classes]``.
+    """
+
+    def __init__(
+        self, depth: int, in_channels: int = 3, num_classes: int = 10, image_size: int = 32, batch_norm: bool = False
+    ):
+        super().__init__()
+        if depth not in VGG_CONFIGS:
+            raise ValueError(f"depth must be one of {sorted(VGG_CONFIGS)}, got {depth!r}")
+        self.pad = pad_to(image_size, 32)
+        cin = in_channels
+        for i, channels in enumerate(VGG_CONFIGS[depth], start=1):
+            self.add_module(f"stage{i}", _stage(cin, channels, batch_norm))
+            cin = channels[-1]
+        self.pool = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten())
+        self.classifier = nn.Linear(512, num_classes)
+        self.head_name = "classifier"
+        self.probe_layers: tuple[str, ...] = tuple(f"stage{i}" for i in range(1, 6)) + ("output",)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Logits ``[B, num_classes]`` of images ``[B, C, H, W]``."""
+        x = self.pad(x)
+        for i in range(1, 6):
+            x = getattr(self, f"stage{i}")(x)
+        return self.classifier(self.pool(x))
+
+
+def _builder(depth: int, batch_norm: bool):
+    def build(in_channels: int, num_classes: int, image_size: int) -> nn.Module:
+        return VGG(depth, in_channels, num_classes, image_size, batch_norm)
+
+    return build
+
+
+for _depth in (11, 16, 19):
+    register_model(f"vgg{_depth}")(_builder(_depth, False))
+for _depth in (11, 16, 19):
+    register_model(f"vgg{_depth}_bn")(_builder(_depth, True))
