@@ -1,0 +1,289 @@
+"""``StabilityCallback``: R_f per layer at initialisation and at the best-validation weights."""
+
+from __future__ import annotations
+
+import copy
+import math
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import torch
+from lightning import Callback, LightningModule, Trainer
+from lightning.pytorch.callbacks import ModelCheckpoint
+from lightning.pytorch.utilities import rank_zero_info, rank_zero_warn
+
+from lightning_diffeo.stability import AVERAGES, StabilityResult, measure_stability
+
+from .report import comparison_table, metric_dict, write_report
+
+__all__ = ["StabilityCallback", "WHEN"]
+
+WHEN: tuple[str, ...] = ("init", "best")
+
+
+def _as_tuple(value: float | Sequence[float] | None, name: str) -> tuple[float, ...] | None:
+    if value is None:
+        return None
+    values = (value,) if isinstance(value, (int, float)) else tuple(value)
+    if not values or not all(isinstance(v, (int, float)) and math.isfinite(v) for v in values):
+        raise ValueError(f"{name} must be a number or a non-empty list of finite numbers, got {value!r}")
+    return tuple(float(v) for v in values)
+
+
+class StabilityCallback(Callback):
+    """Measure D_f, G_f and R_f per layer during ``trainer.fit``, without changing training.
+
+    - ``init``: before the first training step, in initialisation mode (evaluation mode with
+      batch-norm on batch statistics), on the freshly initialised weights.
+    - ``best``: at the end of fit, in evaluation mode, on the weights of the best validation
+      epoch: the best checkpoint of the trainer's ``ModelCheckpoint`` when it monitors a
+      metric, else the callback keeps a copy of the weights of the best ``monitor`` value.
+    - every ``every_n_epochs`` epochs (optional), in evaluation mode on the current weights.
+
+    Results are logged to the trainer's loggers as ``stability/<stage>/<quantity>/<layer>/c<cutoff>``
+    (plus ``/d<delta>`` or ``/T<temperature>`` when several are measured), written with
+    every new measurement to ``<log_dir>/stability.json`` (atomically), plotted to
+    ``stability.png``, and printed as an init-vs-best table at the end of fit. The callback's
+    randomness comes from its own generator seeded with ``seed``; the model's parameters,
+    buffers and training flags are restored exactly, so training is the same with and without
+    it. Measurements are kept in the callback's checkpoint state: a run resumed with
+    ``ckpt_path`` keeps its ``init`` result. Under DDP, rank 0 measures and the others wait.
+
+    Args:
+        probe_images: ``[N, C, n, n]`` images in [0, 1] pixel space; by default the
+            datamodule's ``probe_set(probe_size)``.
+        normalize: applied to probe batches after perturbing; by default the datamodule's
+            ``normalize_images`` (when the images come from it), else none.
+        probe_size: number of probe images taken from the datamodule.
+        cutoffs: cutoffs c (each > 1).
+        deltas: typical displacements in pixels (ignored when ``temperatures`` is given).
+        temperatures: explicit temperatures instead of ``deltas``.
+        interpolation: ``"bilinear"``, ``"gaussian"`` or ``"nearest"``.
+        layers: None for the model's ``probe_layers`` (else the output), ``"output"``, or
+            module names of the LightningModule (e.g. ``"model.layer1"``).
+        average: ``"median"`` or ``"mean"``.
+        diffeos_per_image: diffeomorphisms per probe image and temperature.
+        batch_size: images per forward pass of the probe.
+        when: stages to measure, a subset of ``("init", "best")``; empty disables both.
+        every_n_epochs: also measure every N training epochs (None: never).
+        monitor: validation metric deciding the best epoch when no ``ModelCheckpoint`` monitors one.
+        monitor_mode: ``"max"`` or ``"min"`` for ``monitor``.
+        seed: seed of the callback's own generator.
+        filename: name of the JSON file in the log directory.
+        plot: also write a PNG of R_f against relative depth.
+        progress: show a progress bar while measuring.
+
+    Example:
+        >>> from lightning import Trainer
+        >>> callback = StabilityCallback(cutoffs=[3, 5], when=["init", "best"])
+        >>> trainer = Trainer(callbacks=[callback], max_epochs=1)  # doctest: +SKIP
+    """
+
+    def __init__(
+        self,
+        probe_images: torch.Tensor | None = None,
+        normalize: Callable[[torch.Tensor], torch.Tensor] | None = None,
+        probe_size: int = 500,
+        cutoffs: float | Sequence[float] = (3, 5, 15),
+        deltas: float | Sequence[float] | None = (1.0,),
+        temperatures: float | Sequence[float] | None = None,
+        interpolation: str = "bilinear",
+        layers: str | Sequence[str] | None = None,
+        average: str = "median",
+        diffeos_per_image: int = 1,
+        batch_size: int = 128,
+        when: Sequence[str] = WHEN,
+        every_n_epochs: int | None = None,
+        monitor: str = "val/acc",
+        monitor_mode: str = "max",
+        seed: int = 0,
+        filename: str = "stability.json",
+        plot: bool = True,
+        progress: bool = False,
+    ) -> None:
+        super().__init__()
+        unknown = set(when) - set(WHEN)
+        if unknown:
+            raise ValueError(f"when must be a subset of {WHEN}, got unknown {sorted(unknown)}")
+        if average not in AVERAGES:
+            raise ValueError(f"average must be one of {AVERAGES}, got {average!r}")
+        if monitor_mode not in ("max", "min"):
+            raise ValueError(f"monitor_mode must be 'max' or 'min', got {monitor_mode!r}")
+        if every_n_epochs is not None and (not isinstance(every_n_epochs, int) or every_n_epochs < 1):
+            raise ValueError(f"every_n_epochs must be a positive integer or None, got {every_n_epochs!r}")
+        if not isinstance(probe_size, int) or probe_size < 2:
+            raise ValueError(f"probe_size must be an integer >= 2, got {probe_size!r}")
+        if probe_images is not None and (not isinstance(probe_images, torch.Tensor) or probe_images.dim() != 4):
+            raise ValueError("probe_images must be a tensor [N, C, n, n] in [0, 1] pixel space")
+        self.probe_images = probe_images
+        self.normalize = normalize
+        self.probe_size = probe_size
+        self.cutoffs = _as_tuple(cutoffs, "cutoffs")
+        self.temperatures = _as_tuple(temperatures, "temperatures")
+        self.deltas = None if self.temperatures is not None else _as_tuple(deltas, "deltas")
+        if self.deltas is None and self.temperatures is None:
+            raise ValueError("give deltas or temperatures")
+        self.interpolation = interpolation
+        self.layers = layers
+        self.average = average
+        self.diffeos_per_image = diffeos_per_image
+        self.batch_size = batch_size
+        self.when = tuple(when)
+        self.every_n_epochs = every_n_epochs
+        self.monitor = monitor
+        self.monitor_mode = monitor_mode
+        self.seed = seed
+        self.filename = filename
+        self.plot = plot
+        self.progress = progress
+        self.results: dict[str, StabilityResult] = {}
+        self.best_epoch: int | None = None
+        self.best_score: float | None = None
+        self._best_weights: dict[str, torch.Tensor] | None = None
+        self._images: torch.Tensor | None = None
+        self._normalize: Callable[[torch.Tensor], torch.Tensor] | None = None
+
+    # ------------------------------------------------------------------ probing
+    def _resolve_probe(self, trainer: Trainer) -> None:
+        if self._images is not None:
+            return
+        self._normalize = self.normalize
+        if self.probe_images is not None:
+            self._images = self.probe_images
+            return
+        datamodule = getattr(trainer, "datamodule", None)
+        if datamodule is None or not hasattr(datamodule, "probe_set"):
+            raise ValueError(
+                "StabilityCallback needs probe images: pass probe_images=... or use a datamodule with a "
+                "probe_set(size) method (every lightning_diffeo datamodule has one)"
+            )
+        self._images = datamodule.probe_set(self.probe_size)[0]
+        if self._normalize is None and hasattr(datamodule, "normalize_images"):
+            self._normalize = datamodule.normalize_images
+
+    def measure(self, pl_module: LightningModule, mode: str) -> StabilityResult:
+        """Measure the module now (``mode`` "init" or "eval"); the model is left exactly as it was."""
+        if self._images is None:
+            raise RuntimeError("the probe images are resolved at the start of fit")
+        device = next((p.device for p in pl_module.parameters()), torch.device("cpu"))
+        return measure_stability(
+            pl_module,
+            self._images.to(device),
+            cutoffs=self.cutoffs,
+            deltas=self.deltas,
+            temperatures=self.temperatures,
+            interpolation=self.interpolation,
+            layers=self.layers,
+            average=self.average,
+            diffeos_per_image=self.diffeos_per_image,
+            batch_size=self.batch_size,
+            normalize=self._normalize,
+            mode=mode,
+            generator=torch.Generator().manual_seed(self.seed),
+            progress=self.progress,
+        )
+
+    def _record(self, trainer: Trainer, stage: str, result: StabilityResult) -> None:
+        result.metadata.update({
+            "stage": stage, "epoch": trainer.current_epoch, "global_step": trainer.global_step,
+            "sizes": "temperatures" if self.temperatures is not None else "deltas",
+        })
+        self.results[stage] = result
+        metrics = metric_dict(result, stage)
+        for logger in trainer.loggers:
+            logger.log_metrics(metrics, step=trainer.global_step)
+            logger.save()
+        write_report(self._directory(trainer), self.filename, self.results, self._summary(), plot=self.plot)
+
+    def _measure_on_rank_zero(self, trainer: Trainer, pl_module: LightningModule, stage: str, mode: str) -> None:
+        if trainer.is_global_zero:
+            self._record(trainer, stage, self.measure(pl_module, mode))
+        trainer.strategy.barrier("stability")
+
+    def _directory(self, trainer: Trainer) -> Path:
+        return Path(trainer.log_dir or trainer.default_root_dir)
+
+    def _summary(self) -> dict[str, Any]:
+        return {"best_epoch": self.best_epoch, "best_score": self.best_score, "monitor": self.monitor}
+
+    # -------------------------------------------------------------------- hooks
+    def on_fit_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
+        self._resolve_probe(trainer)
+        if "init" in self.when and "init" not in self.results:
+            self._measure_on_rank_zero(trainer, pl_module, "init", "init")
+
+    def on_validation_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
+        if trainer.sanity_checking or "best" not in self.when or self._checkpoint_monitor(trainer) is not None:
+            return
+        value = trainer.callback_metrics.get(self.monitor)
+        if value is None:
+            return
+        score = float(value)
+        if self.best_score is None or (score > self.best_score if self.monitor_mode == "max" else score < self.best_score):
+            self.best_score, self.best_epoch = score, trainer.current_epoch
+            self._best_weights = {k: v.detach().cpu().clone() for k, v in pl_module.state_dict().items()}
+
+    def on_train_epoch_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
+        epoch = trainer.current_epoch + 1
+        if self.every_n_epochs and epoch % self.every_n_epochs == 0 and f"epoch{epoch}" not in self.results:
+            self._measure_on_rank_zero(trainer, pl_module, f"epoch{epoch}", "eval")
+
+    def on_train_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
+        if "best" in self.when:
+            weights = self._best_state(trainer)
+            if weights is None:
+                rank_zero_warn(
+                    f"StabilityCallback: no validation value of {self.monitor!r} and no best checkpoint: "
+                    "the 'best' measurement is skipped (run validation or set monitor=...)"
+                )
+            else:
+                current = copy.deepcopy(pl_module.state_dict())
+                pl_module.load_state_dict(weights)
+                try:
+                    self._measure_on_rank_zero(trainer, pl_module, "best", "eval")
+                finally:
+                    pl_module.load_state_dict(current)
+        if trainer.is_global_zero and self.results:
+            rank_zero_info(comparison_table(self.results))
+            rank_zero_info(f"stability results: {self._directory(trainer) / self.filename}")
+
+    # -------------------------------------------------------------- best weights
+    @staticmethod
+    def _checkpoint_monitor(trainer: Trainer) -> ModelCheckpoint | None:
+        for callback in trainer.checkpoint_callbacks:
+            if isinstance(callback, ModelCheckpoint) and callback.monitor is not None:
+                return callback
+        return None
+
+    def _best_state(self, trainer: Trainer) -> dict[str, torch.Tensor] | None:
+        checkpoint = self._checkpoint_monitor(trainer)
+        if checkpoint is None:
+            return self._best_weights
+        if not checkpoint.best_model_path:
+            return None
+        self.best_score = None if checkpoint.best_model_score is None else float(checkpoint.best_model_score)
+        self.monitor = checkpoint.monitor
+        state = torch.load(checkpoint.best_model_path, map_location="cpu", weights_only=True)
+        self.best_epoch = state.get("epoch")
+        return state["state_dict"]
+
+    # ---------------------------------------------------------- checkpoint state
+    def state_dict(self) -> dict[str, Any]:
+        state: dict[str, Any] = {
+            "results": {stage: {"records": r.to_dicts(), "metadata": r.metadata} for stage, r in self.results.items()},
+            "best_epoch": self.best_epoch,
+            "best_score": self.best_score,
+        }
+        if self._best_weights is not None:
+            state["best_weights"] = self._best_weights
+        return state
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        self.results = {
+            stage: StabilityResult.from_dicts(saved["records"], saved["metadata"])
+            for stage, saved in state_dict.get("results", {}).items()
+        }
+        self.best_epoch = state_dict.get("best_epoch")
+        self.best_score = state_dict.get("best_score")
+        self._best_weights = state_dict.get("best_weights")

@@ -1,0 +1,153 @@
+"""The ``lightning-diffeo`` command: LightningCLI (fit, validate, test, predict) and ``probe``.
+
+    lightning-diffeo fit --config configs/quickstart.yaml
+    lightning-diffeo fit --model.arch resnet18 --data cifar10 --data.train_size 1024
+    lightning-diffeo probe --ckpt_path runs/.../checkpoints/last.ckpt
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Sequence
+
+from lightning.pytorch.callbacks import ModelCheckpoint
+from lightning.pytorch.cli import LightningCLI
+from lightning.pytorch.loggers import CSVLogger
+
+from lightning_diffeo.callbacks import StabilityCallback
+from lightning_diffeo.datamodules import DATAMODULES, ImageDataModule
+from lightning_diffeo.models import ImageClassifier
+
+__all__ = ["DiffeoCLI", "main", "probe_main"]
+
+_TRACEBACK_ENV = "LIGHTNING_DIFFEO_TRACEBACK"
+
+
+class DiffeoCLI(LightningCLI):
+    """LightningCLI with the package's model, datamodules, checkpointing and StabilityCallback.
+
+    The model is ``ImageClassifier`` (``--model.arch`` picks the architecture); ``--data``
+    takes a datamodule short name (``digits``, ``mnist``, ``fashionmnist``, ``svhn``,
+    ``cifar10``, ``tinyimagenet32``) or class. Channels, classes and image size flow from the
+    datamodule to the model. ``--stability.*`` configures the StabilityCallback (on by default;
+    ``--stability.when []`` turns it off) and ``--checkpoint.*`` the ModelCheckpoint (best on
+    ``val/acc``, plus ``last.ckpt`` for resuming with ``--ckpt_path last``).
+    """
+
+    def add_arguments_to_parser(self, parser) -> None:
+        parser.add_lightning_class_args(StabilityCallback, "stability")
+        parser.add_lightning_class_args(ModelCheckpoint, "checkpoint")
+        parser.set_defaults({
+            "checkpoint.monitor": "val/acc",
+            "checkpoint.mode": "max",
+            "checkpoint.save_last": True,
+            "checkpoint.filename": "best-epoch{epoch:03d}",
+            "checkpoint.auto_insert_metric_name": False,
+            "trainer.max_epochs": 250,
+            "trainer.logger": {"class_path": f"{CSVLogger.__module__}.CSVLogger", "init_args": {"save_dir": "runs"}},
+        })
+        for source, target in (("num_channels", "in_channels"), ("num_classes", "num_classes"), ("image_size", "image_size")):
+            parser.link_arguments(f"data.{source}", f"model.{target}", apply_on="instantiate")
+
+
+def _expand_data_names(argv: list[str]) -> list[str]:
+    """``--data cifar10`` -> ``--data lightning_diffeo.datamodules.CIFAR10DataModule``."""
+    expanded = list(argv)
+    for i, token in enumerate(expanded):
+        value, prefix = None, ""
+        if token == "--data" and i + 1 < len(expanded):
+            value, i = expanded[i + 1], i + 1
+        elif token.startswith("--data="):
+            value, prefix = token.split("=", 1)[1], "--data="
+        if value is not None and value.lower() in DATAMODULES:
+            cls = DATAMODULES[value.lower()]
+            expanded[i] = f"{prefix}{cls.__module__.rsplit('.', 1)[0]}.{cls.__name__}"
+    return expanded
+
+
+def _fail(error: BaseException) -> None:
+    if os.environ.get(_TRACEBACK_ENV):
+        raise error
+    print(f"lightning-diffeo: error: {error}", file=sys.stderr)
+    print(f"(set {_TRACEBACK_ENV}=1 for the full traceback)", file=sys.stderr)
+    sys.exit(2)
+
+
+def probe_main(argv: Sequence[str]) -> None:
+    """``lightning-diffeo probe``: measure D_f, G_f, R_f of a saved ImageClassifier checkpoint."""
+    from lightning_diffeo.probe import load_checkpoint, probe_checkpoint, write_outputs
+
+    parser = argparse.ArgumentParser(
+        prog="lightning-diffeo probe",
+        description="Measure D_f, G_f and R_f per layer of an ImageClassifier checkpoint on its "
+        "datamodule's probe set (evaluation mode), print a table and write JSON, CSV and a plot.",
+    )
+    parser.add_argument("--ckpt_path", required=True, help="checkpoint written by `lightning-diffeo fit`")
+    parser.add_argument("--cutoffs", type=float, nargs="+", default=[3, 5, 15])
+    sizes = parser.add_mutually_exclusive_group()
+    sizes.add_argument("--deltas", type=float, nargs="+", default=None, help="typical displacements in pixels (default 1)")
+    sizes.add_argument("--temperatures", type=float, nargs="+", default=None)
+    sizes.add_argument("--sweep", action="store_true", help="30 temperatures from T_min/15 to 2 T_max per cutoff")
+    parser.add_argument("--interpolation", default="bilinear", choices=["bilinear", "gaussian", "nearest"])
+    parser.add_argument("--layers", nargs="+", default=None, help="module names, or 'output' (default: the model's probe layers)")
+    parser.add_argument("--average", default="median", choices=["median", "mean"])
+    parser.add_argument("--mode", default="eval", choices=["eval", "init"])
+    parser.add_argument("--probe_size", type=int, default=500)
+    parser.add_argument("--diffeos_per_image", type=int, default=1)
+    parser.add_argument("--batch_size", type=int, default=128)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--data_dir", default=None, help="dataset folder, if it moved since training")
+    parser.add_argument("--out", default=None, help="output folder (default: probe-<checkpoint name> beside it)")
+    parser.add_argument("--no_progress", action="store_true")
+    args = parser.parse_args(list(argv))
+
+    import torch
+
+    try:
+        loaded = load_checkpoint(args.ckpt_path, data_dir=args.data_dir)
+        deltas = None if (args.temperatures or args.sweep) else (args.deltas or [1.0])
+        layers = args.layers[0] if args.layers == ["output"] else args.layers
+        result = probe_checkpoint(
+            loaded, probe_size=args.probe_size, device=args.device, cutoffs=args.cutoffs, deltas=deltas,
+            temperatures=args.temperatures, sweep=args.sweep, interpolation=args.interpolation, layers=layers,
+            average=args.average, mode=args.mode, diffeos_per_image=args.diffeos_per_image,
+            batch_size=args.batch_size, generator=torch.Generator().manual_seed(args.seed),
+            progress=not args.no_progress,
+        )
+    except (ValueError, FileNotFoundError) as error:
+        _fail(error)
+    print(result.table())
+    ckpt = loaded.path
+    out = args.out or ckpt.parent / f"probe-{ckpt.stem}"
+    for kind, path in write_outputs(result, out, sweep=args.sweep).items():
+        print(f"{kind}: {path}")
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """Entry point of the ``lightning-diffeo`` console script."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and argv[0] == "probe":
+        probe_main(argv[1:])
+        return
+    program, sys.argv = sys.argv, sys.argv[:1]  # the arguments go through `args` only
+    try:
+        DiffeoCLI(
+            ImageClassifier,
+            ImageDataModule,
+            subclass_mode_data=True,
+            seed_everything_default=0,
+            auto_configure_optimizers=False,
+            save_config_kwargs={"overwrite": True},
+            args=_expand_data_names(argv),
+        )
+    except (ValueError, FileNotFoundError) as error:
+        _fail(error)
+    finally:
+        sys.argv = program
+
+
+if __name__ == "__main__":
+    main()

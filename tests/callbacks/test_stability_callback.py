@@ -1,0 +1,176 @@
+"""StabilityCallback with real Trainers: foreign models, best-on-validation, no effect on training."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import pytest
+import torch
+from lightning import Callback, LightningModule, Trainer, seed_everything
+from lightning.pytorch.callbacks import ModelCheckpoint
+from torch import nn
+from torch.utils.data import DataLoader, TensorDataset
+
+from lightning_diffeo.callbacks import StabilityCallback, comparison_table, metric_dict
+from lightning_diffeo.stability import measure_stability
+
+
+class ForeignNet(LightningModule):
+    """A LightningModule that knows nothing of lightning_diffeo; val/score follows a script."""
+
+    def __init__(self, scores=None, batch_norm=True):
+        super().__init__()
+        layers = [nn.Conv2d(1, 4, 3, padding=1)]
+        if batch_norm:
+            layers.append(nn.BatchNorm2d(4))
+        layers += [nn.ReLU(), nn.Flatten(), nn.Linear(4 * 8 * 8, 3)]
+        self.net = nn.Sequential(*layers)
+        self.scores = list(scores or [])
+
+    def forward(self, x):
+        return self.net(x)
+
+    def training_step(self, batch, batch_idx):
+        x, y = batch
+        return nn.functional.cross_entropy(self(x), y)
+
+    def validation_step(self, batch, batch_idx):
+        x, y = batch
+        score = self.scores[self.current_epoch] if self.scores else -nn.functional.cross_entropy(self(x), y).item()
+        self.log("val/score", float(score))
+
+    def configure_optimizers(self):
+        return torch.optim.SGD(self.parameters(), lr=0.1)
+
+
+def _data(seed=0, n=48):
+    g = torch.Generator().manual_seed(seed)
+    x = torch.rand(n, 1, 8, 8, generator=g)
+    y = torch.randint(0, 3, (n,), generator=g)
+    return DataLoader(TensorDataset(x, y), batch_size=16)
+
+
+def _probe():
+    return torch.rand(12, 1, 8, 8, generator=torch.Generator().manual_seed(5))
+
+
+def _trainer(tmp_path, callbacks, epochs=2, checkpointing=False):
+    return Trainer(
+        max_epochs=epochs, accelerator="cpu", default_root_dir=tmp_path, callbacks=callbacks,
+        enable_checkpointing=checkpointing, logger=False, enable_progress_bar=False,
+        enable_model_summary=False, num_sanity_val_steps=0,
+    )
+
+
+def _callback(**kwargs):
+    defaults = dict(probe_images=_probe(), cutoffs=[3, 5], layers=["net.0", "output"], plot=False,
+                    monitor="val/score")
+    return StabilityCallback(**{**defaults, **kwargs})
+
+
+def test_foreign_model_gets_init_and_best(tmp_path):
+    seed_everything(0)
+    callback = _callback()
+    _trainer(tmp_path, [callback]).fit(ForeignNet(), _data(), _data(1))
+    assert set(callback.results) == {"init", "best"}
+    init = callback.results["init"]
+    assert init.metadata["mode"] == "init" and callback.results["best"].metadata["mode"] == "eval"
+    assert init.layers == ["net.0", "output"] and init.cutoffs == [3.0, 5.0]
+    assert all(math.isfinite(r["R_f"]) for r in init.records)
+    saved = json.loads((tmp_path / "stability.json").read_text())
+    assert set(saved["stages"]) == {"init", "best"}
+    assert saved["stages"]["init"]["records"][0]["layer"] == "net.0"
+    assert "R_f" in comparison_table(callback.results) and "init" in comparison_table(callback.results)
+
+
+def test_training_is_identical_with_and_without_the_callback(tmp_path):
+    def final_weights(callbacks):
+        seed_everything(3)
+        model = ForeignNet()
+        _trainer(tmp_path, callbacks).fit(model, _data(), _data(1))
+        return model.state_dict()
+
+    plain = final_weights([])
+    probed = final_weights([_callback(every_n_epochs=1)])
+    assert plain.keys() == probed.keys()
+    for key in plain:
+        assert torch.equal(plain[key], probed[key]), key
+
+
+@pytest.mark.parametrize("with_checkpoint", [False, True])
+def test_best_is_the_best_validation_epoch_not_the_last(tmp_path, with_checkpoint):
+    snapshots = {}
+
+    class Snapshot(Callback):
+        def on_validation_end(self, trainer, pl_module):
+            snapshots[trainer.current_epoch] = {k: v.clone() for k, v in pl_module.state_dict().items()}
+
+    seed_everything(0)
+    callbacks = [Snapshot(), _callback()]
+    if with_checkpoint:
+        callbacks.append(ModelCheckpoint(dirpath=tmp_path / "ckpt", monitor="val/score", mode="max"))
+    model = ForeignNet(scores=[0.1, 0.9, 0.3])
+    _trainer(tmp_path, callbacks, epochs=3, checkpointing=with_checkpoint).fit(model, _data(), _data(1))
+    callback = callbacks[1]
+    assert callback.best_epoch == 1 and callback.best_score == pytest.approx(0.9)
+    reference = ForeignNet()
+    reference.load_state_dict(snapshots[1])
+    expected = measure_stability(reference, _probe(), cutoffs=[3, 5], layers=["net.0", "output"],
+                                 generator=torch.Generator().manual_seed(0), progress=False)
+    measured = callback.results["best"].records
+    assert len(measured) == len(expected.records)
+    for got, want in zip(measured, expected.records):
+        assert (got["layer"], got["cutoff"]) == (want["layer"], want["cutoff"])
+        for quantity in ("D_f", "G_f", "R_f"):
+            assert got[quantity] == pytest.approx(want[quantity], rel=1e-6), quantity
+    # the final weights (epoch 2) are back in the model after the measurement
+    for key, value in model.state_dict().items():
+        assert torch.equal(value, snapshots[2][key])
+
+
+def test_metric_names_and_logging(tmp_path):
+    from lightning.pytorch.loggers import CSVLogger
+
+    seed_everything(0)
+    callback = _callback(when=["init"])
+    trainer = Trainer(max_epochs=1, accelerator="cpu", logger=CSVLogger(tmp_path), callbacks=[callback],
+                      enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False)
+    trainer.fit(ForeignNet(), _data(), _data(1))
+    names = metric_dict(callback.results["init"], "init")
+    assert "stability/init/R_f/net.0/c3" in names and "stability/init/D_f/output/c5" in names
+    header = (tmp_path / "lightning_logs" / "version_0" / "metrics.csv").read_text().splitlines()[0]
+    assert "stability/init/R_f/output/c3" in header
+
+
+def test_init_mode_uses_batch_statistics_and_leaves_bn_untouched(tmp_path):
+    seed_everything(0)
+    model = ForeignNet()
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    callback = _callback(when=["init"])
+    callback._images, callback._normalize = _probe(), None
+    result = callback.measure(model, "init")
+    for key, value in model.state_dict().items():
+        assert torch.equal(value, before[key]), key
+    eval_result = callback.measure(model, "eval")
+    assert result.get(layer="output", cutoff=3, quantity="D_f") != eval_result.get(layer="output", cutoff=3, quantity="D_f")
+
+
+def test_bad_options_raise():
+    with pytest.raises(ValueError, match="when"):
+        StabilityCallback(when=["start"])
+    with pytest.raises(ValueError, match="average"):
+        StabilityCallback(average="mode")
+    with pytest.raises(ValueError, match="every_n_epochs"):
+        StabilityCallback(every_n_epochs=0)
+    with pytest.raises(ValueError, match="cutoffs"):
+        StabilityCallback(cutoffs=[])
+    with pytest.raises(ValueError, match="probe_images"):
+        StabilityCallback(probe_images=torch.rand(3, 8, 8))
+
+
+def test_missing_probe_images_and_unknown_layer_are_clear(tmp_path):
+    with pytest.raises(ValueError, match="probe_images"):
+        _trainer(tmp_path, [StabilityCallback(plot=False)]).fit(ForeignNet(), _data(), _data(1))
+    with pytest.raises(ValueError, match="net.9"):
+        _trainer(tmp_path, [_callback(layers=["net.9"])]).fit(ForeignNet(), _data(), _data(1))
