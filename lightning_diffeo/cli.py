@@ -20,7 +20,7 @@ from lightning_diffeo.callbacks import StabilityCallback
 from lightning_diffeo.datamodules import DATAMODULES, ImageDataModule
 from lightning_diffeo.models import ImageClassifier
 
-__all__ = ["DiffeoCLI", "main", "probe_main"]
+__all__ = ["DiffeoCLI", "build_cli", "main", "probe_main"]
 
 _TRACEBACK_ENV = "LIGHTNING_DIFFEO_TRACEBACK"
 
@@ -126,6 +126,20 @@ def probe_main(argv: Sequence[str]) -> None:
         print(f"{kind}: {path}")
 
 
+def build_cli(args: Sequence[str], run: bool = True) -> DiffeoCLI:
+    """The package's LightningCLI on ``args`` (``run=False``: parse and instantiate only)."""
+    return DiffeoCLI(
+        ImageClassifier,
+        ImageDataModule,
+        subclass_mode_data=True,
+        seed_everything_default=0,
+        auto_configure_optimizers=False,
+        save_config_kwargs={"overwrite": True},
+        args=_expand_data_names(list(args)),
+        run=run,
+    )
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     """Entry point of the ``lightning-diffeo`` console script."""
     argv = list(sys.argv[1:] if argv is None else argv)
@@ -134,15 +148,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         return
     program, sys.argv = sys.argv, sys.argv[:1]  # the arguments go through `args` only
     try:
-        DiffeoCLI(
-            ImageClassifier,
-            ImageDataModule,
-            subclass_mode_data=True,
-            seed_everything_default=0,
-            auto_configure_optimizers=False,
-            save_config_kwargs={"overwrite": True},
-            args=_expand_data_names(argv),
-        )
+        build_cli(argv)
     except (ValueError, FileNotFoundError) as error:
         _fail(error)
     finally:
