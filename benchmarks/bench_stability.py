@@ -1,0 +1,274 @@
+"""Probe overhead of measure_stability over the bare forward passes it needs, and its peak memory.
+
+For a ResNet18-like and a LeNet-like model on N random 3x32x32 images at the default settings
+(cutoffs 3, 5, 15; delta = 1 pixel; one diffeomorphism per image; median), measure_stability
+needs 1 + 2 * 3 = 7 forward passes over the N images (clean, then a deformed and a noisy batch
+per cutoff). The benchmark times, side by side in one run and repeated:
+
+* ``bare``: those 7 passes of plain ``model(batch)`` under ``torch.no_grad`` in eval mode,
+  same batch size, same chunking;
+* ``output``: ``measure_stability(model, images, layers="output")``;
+* ``all_layers``: ``measure_stability(model, images)`` with every default probe layer;
+
+and reports the ratios ``output / bare`` and ``all_layers / bare`` of the fastest of the
+repeats (other processes sharing the CPU only ever slow a run down, so the minimum is the
+robust estimate), and the median of the per-repeat ratios. Peak memory is the
+high-water mark of the process RSS sampled every 5 ms during one call made in a fresh
+interpreter (model built, images made, one warm-up batch), minus the RSS just before the call
+(plus ``torch.cuda.max_memory_allocated`` on CUDA).
+
+Usage::
+
+    python benchmarks/bench_stability.py                       # 500 images, 5 repeats, CPU
+    python benchmarks/bench_stability.py --n-images 100 --repeats 1 --device cuda
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from lightning_diffeo.stability import measure_stability
+from lightning_diffeo.stability.probe import batch_slices
+
+CUTOFFS = (3, 5, 15)
+
+
+# ---------------------------------------------------------------- fallback models
+class _Block(nn.Module):
+    def __init__(self, cin: int, cout: int, stride: int) -> None:
+        super().__init__()
+        self.conv1 = nn.Conv2d(cin, cout, 3, stride, 1, bias=False)
+        self.bn1 = nn.BatchNorm2d(cout)
+        self.conv2 = nn.Conv2d(cout, cout, 3, 1, 1, bias=False)
+        self.bn2 = nn.BatchNorm2d(cout)
+        self.relu = nn.ReLU(inplace=True)
+        self.shortcut = nn.Sequential()
+        if stride != 1 or cin != cout:
+            self.shortcut = nn.Sequential(nn.Conv2d(cin, cout, 1, stride, bias=False), nn.BatchNorm2d(cout))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out = self.relu(self.bn1(self.conv1(x)))
+        return self.relu(self.bn2(self.conv2(out)) + self.shortcut(x))
+
+
+class ResNet18Like(nn.Module):
+    """CIFAR-style ResNet18 (3x3 stem, [2, 2, 2, 2] basic blocks, 64-512 channels)."""
+
+    def __init__(self, classes: int = 10) -> None:
+        super().__init__()
+        self.stem = nn.Sequential(nn.Conv2d(3, 64, 3, 1, 1, bias=False), nn.BatchNorm2d(64), nn.ReLU(inplace=True))
+        stages, cin = [], 64
+        for i, cout in enumerate((64, 128, 256, 512)):
+            stride = 1 if i == 0 else 2
+            stages.append(nn.Sequential(_Block(cin, cout, stride), _Block(cout, cout, 1)))
+            cin = cout
+        self.layer1, self.layer2, self.layer3, self.layer4 = stages
+        self.pool = nn.AdaptiveAvgPool2d(1)
+        self.fc = nn.Linear(512, classes)
+        self.probe_layers = ("stem", "layer1", "layer2", "layer3", "layer4", "pool", "output")
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.layer4(self.layer3(self.layer2(self.layer1(self.stem(x)))))
+        return self.fc(self.pool(x).flatten(1))
+
+
+class LeNetLike(nn.Module):
+    def __init__(self, classes: int = 10) -> None:
+        super().__init__()
+        self.stage1 = nn.Sequential(nn.Conv2d(3, 6, 5), nn.ReLU(), nn.MaxPool2d(2))
+        self.stage2 = nn.Sequential(nn.Conv2d(6, 16, 5), nn.ReLU(), nn.MaxPool2d(2))
+        self.fc1 = nn.Sequential(nn.Linear(16 * 25, 120), nn.ReLU())
+        self.fc2 = nn.Sequential(nn.Linear(120, 84), nn.ReLU())
+        self.head = nn.Linear(84, classes)
+        self.probe_layers = ("stage1", "stage2", "fc1", "fc2", "output")
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.fc2(self.fc1(self.stage2(self.stage1(x)).flatten(1))))
+
+
+def build(name: str) -> tuple[nn.Module, str]:
+    """The package's model when lightning_diffeo.models provides it, else the local stand-in."""
+    try:
+        from lightning_diffeo.models import create_model
+
+        return create_model({"resnet": "resnet18", "lenet": "lenet"}[name], in_channels=3, image_size=32), "lightning_diffeo.models"
+    except Exception as error:  # noqa: BLE001 - any failure falls back to the stand-in
+        print(f"[{name}] lightning_diffeo.models unavailable ({type(error).__name__}: {error}); using the local model")
+        return (ResNet18Like() if name == "resnet" else LeNetLike()), "benchmark stand-in"
+
+
+# ---------------------------------------------------------------- measurement
+def _rss_bytes() -> int:
+    with open("/proc/self/statm") as stream:
+        return int(stream.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+
+
+class PeakMemory:
+    """Peak RSS increase over the block, sampled every ``interval`` s (Linux /proc)."""
+
+    def __init__(self, device: torch.device, interval: float = 0.005) -> None:
+        self.device, self.interval = device, interval
+        self.peak_rss = 0
+        self.cuda_peak = 0
+
+    def _poll(self) -> None:
+        while not self._stop.is_set():
+            self._max = max(self._max, _rss_bytes())
+            time.sleep(self.interval)
+
+    def __enter__(self) -> PeakMemory:
+        if self.device.type == "cuda":
+            torch.cuda.synchronize()
+            torch.cuda.reset_peak_memory_stats(self.device)
+            self._cuda_base = torch.cuda.memory_allocated(self.device)
+        self._base = self._max = _rss_bytes()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._poll, daemon=True)
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+        self._max = max(self._max, _rss_bytes())
+        self.peak_rss = self._max - self._base
+        if self.device.type == "cuda":
+            self.cuda_peak = torch.cuda.max_memory_allocated(self.device) - self._cuda_base
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def bare_forward(model: nn.Module, images: torch.Tensor, passes: int, batch_size: int) -> float:
+    """Seconds for ``passes`` plain forward passes over ``images`` in the same chunks."""
+    _sync(images.device)
+    start = time.perf_counter()
+    with torch.no_grad():
+        for _ in range(passes):
+            for part in batch_slices(images.shape[0], batch_size):
+                model(images[part])
+    _sync(images.device)
+    return time.perf_counter() - start
+
+
+def timed_measure(model: nn.Module, images: torch.Tensor, layers, batch_size: int) -> tuple[float, PeakMemory]:
+    _sync(images.device)
+    with PeakMemory(images.device) as memory:
+        start = time.perf_counter()
+        measure_stability(model, images, layers=layers, batch_size=batch_size,
+                          generator=torch.Generator().manual_seed(0), progress=False)
+        _sync(images.device)
+        elapsed = time.perf_counter() - start
+    return elapsed, memory
+
+
+def memory_child(name: str, probe: str, n_images: int, batch_size: int, device: str) -> None:
+    """Run one measurement in this (fresh) process and print its peak memory as JSON."""
+    torch.manual_seed(0)
+    model = build(name)[0].to(device).eval()
+    images = torch.rand(n_images, 3, 32, 32, generator=torch.Generator().manual_seed(0)).to(device)
+    bare_forward(model, images[:batch_size], 1, batch_size)
+    if probe == "bare":
+        with PeakMemory(images.device) as peak:
+            bare_forward(model, images, 1 + 2 * len(CUTOFFS), batch_size)
+    else:
+        _, peak = timed_measure(model, images, "output" if probe == "output" else None, batch_size)
+    print(json.dumps({"peak_rss": peak.peak_rss, "cuda_peak": peak.cuda_peak}))
+
+
+def fresh_process_memory(name: str, probe: str, n_images: int, batch_size: int, device: str) -> dict[str, float]:
+    """Peak memory of one measurement in a fresh interpreter (no allocator state from other runs)."""
+    command = [sys.executable, __file__, "--memory-child", name, probe, "--n-images", str(n_images),
+               "--batch-size", str(batch_size), "--device", device]
+    completed = subprocess.run(command, capture_output=True, text=True, check=True)
+    values = json.loads(completed.stdout.strip().splitlines()[-1])
+    return {"rss_mib": values["peak_rss"] / 2**20, "cuda_mib": values["cuda_peak"] / 2**20}
+
+
+def bench_model(name: str, images: torch.Tensor, repeats: int, batch_size: int) -> dict:
+    torch.manual_seed(0)
+    model, source = build(name)
+    model = model.to(images.device).eval()
+    passes = 1 + 2 * len(CUTOFFS)
+    layers = list(getattr(model, "probe_layers", ("output",)))
+    bare_forward(model, images[:batch_size], 1, batch_size)  # warm-up
+    times: dict[str, list[float]] = {"bare": [], "output": [], "all_layers": []}
+    for repeat in range(repeats):
+        times["bare"].append(bare_forward(model, images, passes, batch_size))
+        for key, probe in (("output", "output"), ("all_layers", None)):
+            times[key].append(timed_measure(model, images, probe, batch_size)[0])
+        print(f"[{name}] repeat {repeat + 1}/{repeats}: " + ", ".join(f"{k} {v[-1]:.2f}s" for k, v in times.items()), flush=True)
+    median = {k: statistics.median(v) for k, v in times.items()}
+    best = {k: min(v) for k, v in times.items()}
+    memory = {key: fresh_process_memory(name, key, images.shape[0], batch_size, str(images.device))
+              for key in ("bare", "output", "all_layers")}
+    result = {
+        "model": name, "model_source": source, "model_class": type(model).__name__, "layers": layers,
+        "forward_passes": passes, "times_s": times, "median_s": median, "min_s": best,
+        # headline: ratio of the fastest runs (robust to other processes sharing the CPU)
+        "ratio_output": best["output"] / best["bare"],
+        "ratio_all_layers": best["all_layers"] / best["bare"],
+        "ratio_output_median_of_repeats": statistics.median(o / b for o, b in zip(times["output"], times["bare"])),
+        "ratio_all_layers_median_of_repeats": statistics.median(a / b for a, b in zip(times["all_layers"], times["bare"])),
+        "peak_rss_mib": {k: v["rss_mib"] for k, v in memory.items()},
+    }
+    if images.device.type == "cuda":
+        result["peak_cuda_mib"] = {k: v["cuda_mib"] for k, v in memory.items()}
+    print(f"[{name}] ratio (fastest runs) output-only {result['ratio_output']:.3f}, all layers {result['ratio_all_layers']:.3f}; "
+          f"median of per-repeat ratios {result['ratio_output_median_of_repeats']:.3f}, "
+          f"{result['ratio_all_layers_median_of_repeats']:.3f}; "
+          f"peak RSS increase bare forwards {result['peak_rss_mib']['bare']:.0f} MiB, "
+          f"output {result['peak_rss_mib']['output']:.0f} MiB, "
+          f"all layers {result['peak_rss_mib']['all_layers']:.0f} MiB", flush=True)
+    return result
+
+
+def main(argv: list[str] | None = None) -> dict:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--n-images", type=int, default=500)
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--batch-size", type=int, default=128)
+    parser.add_argument("--models", nargs="+", default=["resnet", "lenet"], choices=["resnet", "lenet"])
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--out", type=Path, default=Path(__file__).parent / "results")
+    parser.add_argument("--memory-child", nargs=2, metavar=("MODEL", "PROBE"), help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.memory_child:
+        memory_child(*args.memory_child, args.n_images, args.batch_size, args.device)
+        return {}
+    device = torch.device(args.device)
+    images = torch.rand(args.n_images, 3, 32, 32, generator=torch.Generator().manual_seed(0)).to(device)
+    report = {
+        "benchmark": "bench_stability",
+        "settings": {"n_images": args.n_images, "repeats": args.repeats, "batch_size": args.batch_size,
+                     "cutoffs": list(CUTOFFS), "delta": 1.0, "diffeos_per_image": 1, "average": "median"},
+        "machine": {"platform": platform.platform(), "cpu_count": os.cpu_count(), "torch": torch.__version__,
+                    "threads": torch.get_num_threads(), "device": str(device),
+                    "gpu": torch.cuda.get_device_name(device) if device.type == "cuda" else None},
+        "results": [bench_model(name, images, args.repeats, args.batch_size) for name in args.models],
+    }
+    args.out.mkdir(parents=True, exist_ok=True)
+    path = args.out / f"bench_stability_{device.type}.json"
+    temporary = path.with_suffix(".json.tmp")
+    temporary.write_text(json.dumps(report, indent=1))
+    os.replace(temporary, path)
+    print(f"wrote {path}")
+    return report
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,48 @@
+"""Relative stability of neural networks to diffeomorphisms: D_f, G_f, R_f (pure torch).
+
+Main entry point: :func:`measure_stability`. Importing this package never imports lightning.
+"""
+
+from __future__ import annotations
+
+from lightning_diffeo.stability.capture import OUTPUT, ActivationCapture, relative_depths, resolve_layers
+from lightning_diffeo.stability.estimators import (
+    AVERAGES,
+    NumeratorAccumulator,
+    pair_denominator,
+    relative_stability,
+    stability_from_features,
+)
+from lightning_diffeo.stability.measure import SWEEP_POINTS, measure_stability, sweep_temperatures, work_items
+from lightning_diffeo.stability.modes import MODES, eval_mode, init_mode, model_mode
+from lightning_diffeo.stability.noise_sweep import measure_noise_stability
+from lightning_diffeo.stability.perturb import Perturbations, matched_noise, perturb, reference_images, scaled_noise
+from lightning_diffeo.stability.result import QUANTITIES, StabilityResult
+
+__all__ = [
+    "AVERAGES",
+    "MODES",
+    "OUTPUT",
+    "QUANTITIES",
+    "SWEEP_POINTS",
+    "ActivationCapture",
+    "NumeratorAccumulator",
+    "Perturbations",
+    "StabilityResult",
+    "eval_mode",
+    "init_mode",
+    "matched_noise",
+    "measure_noise_stability",
+    "measure_stability",
+    "model_mode",
+    "pair_denominator",
+    "perturb",
+    "reference_images",
+    "relative_depths",
+    "relative_stability",
+    "resolve_layers",
+    "scaled_noise",
+    "stability_from_features",
+    "sweep_temperatures",
+    "work_items",
+]

@@ -1,0 +1,171 @@
+"""Capture flattened activations of named modules with forward hooks.
+
+Forward hooks work on any ``nn.Module`` (control flow included, unlike torch.fx tracing);
+they are always removed when the capture ends, also when a forward pass raises.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import torch
+from torch import nn
+
+__all__ = ["OUTPUT", "ActivationCapture", "relative_depths", "resolve_layers"]
+
+OUTPUT = "output"
+_MAX_LISTED = 40
+
+
+def _first_tensor(value: Any, where: str) -> torch.Tensor:
+    if isinstance(value, torch.Tensor):
+        return value
+    if isinstance(value, (tuple, list)):
+        for item in value:
+            if isinstance(item, torch.Tensor):
+                return item
+    raise TypeError(f"{where} returned {type(value).__name__}, expected a tensor or a tuple/list holding one")
+
+
+def _valid_names(model: nn.Module) -> list[str]:
+    return [OUTPUT] + [name for name, _ in model.named_modules() if name]
+
+
+def resolve_layers(model: nn.Module, layers: str | Sequence[str] | None) -> list[str]:
+    """Names of the layers to probe, validated against ``model.named_modules()``.
+
+    Args:
+        model: the network.
+        layers: None for ``getattr(model, "probe_layers", ("output",))``; a single name; or a
+            sequence of module names as in ``named_modules()``. ``"output"`` is the model's
+            return value.
+
+    Returns:
+        The names in probe order, duplicates removed.
+
+    Raises:
+        ValueError: an empty list or a name that is not a module of the model (the message
+            lists valid names).
+    """
+    if layers is None:
+        layers = getattr(model, "probe_layers", (OUTPUT,))
+    if isinstance(layers, str):
+        layers = (layers,)
+    try:
+        names = list(dict.fromkeys(layers))
+    except TypeError:
+        raise TypeError(f"layers must be None, a string or a sequence of strings, got {type(layers).__name__}") from None
+    if not names:
+        raise ValueError("layers is empty: give at least one module name or 'output'")
+    modules = dict(model.named_modules())
+    unknown = [name for name in names if not isinstance(name, str) or (name != OUTPUT and (name == "" or name not in modules))]
+    if unknown:
+        valid = _valid_names(model)
+        shown = ", ".join(repr(v) for v in valid[:_MAX_LISTED])
+        more = f", ... ({len(valid) - _MAX_LISTED} more)" if len(valid) > _MAX_LISTED else ""
+        raise ValueError(f"unknown layer name(s) {unknown} for {type(model).__name__}; valid names: {shown}{more}")
+    return names
+
+
+def relative_depths(names: Sequence[str]) -> list[float]:
+    """Relative depth i / (L - 1) of each probed layer in probe order; a single layer gets 1.0."""
+    count = len(names)
+    if count == 1:
+        return [1.0]
+    return [i / (count - 1) for i in range(count)]
+
+
+class ActivationCapture:
+    """Run a model and return the flattened activations of the named layers.
+
+    Use as a context manager: hooks are registered on entry and removed on exit (also when
+    the body raises). Each call returns ``{name: tensor [B, D_name]}`` float32 on ``device``
+    (default: CPU), detached. When a module runs several times in one forward pass, its last
+    output is kept.
+
+    Args:
+        model: the network.
+        layers: validated layer names (see :func:`resolve_layers`).
+        device: where captured activations are moved; None keeps them where computed.
+
+    Example:
+        >>> net = nn.Sequential(nn.Flatten(), nn.Linear(4, 3), nn.ReLU(), nn.Linear(3, 2))
+        >>> with ActivationCapture(net, ["2", "output"]) as capture:
+        ...     acts = capture(torch.randn(5, 1, 2, 2))
+        >>> {name: tuple(t.shape) for name, t in acts.items()}
+        {'2': (5, 3), 'output': (5, 2)}
+    """
+
+    def __init__(self, model: nn.Module, layers: Sequence[str], device: torch.device | str | None = "cpu") -> None:
+        self.model = model
+        self.layers = resolve_layers(model, layers)
+        self.device = None if device is None else torch.device(device)
+        self._handles: list[torch.utils.hooks.RemovableHandle] = []
+        self._store: dict[str, torch.Tensor] = {}
+
+    def _hook(self, name: str):
+        def hook(module: nn.Module, inputs: Any, output: Any) -> None:
+            value = _first_tensor(output, f"module {name!r} ({type(module).__name__})")
+            # Copy now: a later in-place op (e.g. ReLU(inplace=True)) may overwrite the output.
+            self._store[name] = self._convert(value.detach(), copy=True)
+
+        return hook
+
+    def __enter__(self) -> ActivationCapture:
+        modules = dict(self.model.named_modules())
+        try:
+            for name in self.layers:
+                if name != OUTPUT:
+                    self._handles.append(modules[name].register_forward_hook(self._hook(name)))
+        except BaseException:
+            self.remove()
+            raise
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.remove()
+
+    def remove(self) -> None:
+        """Remove every hook this capture registered (idempotent)."""
+        for handle in self._handles:
+            handle.remove()
+        self._handles.clear()
+        self._store.clear()
+
+    def _convert(self, value: torch.Tensor, copy: bool) -> torch.Tensor:
+        device = value.device if self.device is None else self.device
+        return value.to(device=device, dtype=torch.float32, copy=copy)
+
+    def _flatten(self, name: str, value: torch.Tensor, batch: int) -> torch.Tensor:
+        if value.dim() == 0 or value.shape[0] != batch:
+            raise ValueError(
+                f"layer {name!r} produced shape {tuple(value.shape)}, expected a leading batch dimension of {batch}"
+            )
+        flat = value.reshape(batch, -1)
+        # A NaN or inf makes the sum non-finite; the full elementwise check runs only then
+        # (the sum may also overflow on finite values).
+        if not torch.isfinite(flat.sum()) and not torch.isfinite(flat).all():
+            raise ValueError(f"layer {name!r} produced non-finite values (NaN or inf)")
+        return flat
+
+    def __call__(self, images: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Forward ``images`` [B, ...] and return ``{name: [B, D_name]}`` in probe order."""
+        if not self._handles and any(name != OUTPUT for name in self.layers):
+            raise RuntimeError("ActivationCapture must be entered (with ...) before it is called")
+        self._store.clear()
+        try:
+            output = self.model(images)
+            batch = images.shape[0]
+            result = {}
+            for name in self.layers:
+                if name == OUTPUT:
+                    value = self._convert(_first_tensor(output, f"{type(self.model).__name__}.forward").detach(), copy=False)
+                elif name in self._store:
+                    value = self._store[name]
+                else:
+                    raise ValueError(f"layer {name!r} was not called during the forward pass")
+                result[name] = self._flatten(name, value, batch)
+            return result
+        finally:
+            self._store.clear()

@@ -1,0 +1,59 @@
+from __future__ import annotations
+
+import pytest
+import torch
+from torch import nn
+
+from lightning_diffeo.stability import matched_noise, measure_noise_stability, scaled_noise
+
+
+def g(seed: int = 0) -> torch.Generator:
+    return torch.Generator().manual_seed(seed)
+
+
+def test_scaled_noise_has_exact_norms():
+    like = torch.zeros(6, 3, 5, 5)
+    norms = torch.linspace(0.1, 2.0, 6)
+    eta = scaled_noise(like, norms, g())
+    torch.testing.assert_close(eta.flatten(1).norm(dim=1), norms)
+    assert torch.equal(eta, scaled_noise(like, norms, g()))
+    x, tau_x = torch.rand(4, 1, 6, 6, generator=g(1)), torch.rand(4, 1, 6, 6, generator=g(2))
+    torch.testing.assert_close(matched_noise(x, tau_x, g()).flatten(1).norm(dim=1), (tau_x - x).flatten(1).norm(dim=1))
+
+
+def test_isotropy_of_noise():
+    eta = scaled_noise(torch.zeros(4000, 1, 2, 2), torch.ones(4000), g(3)).flatten(1)
+    # each coordinate of a unit vector in 4 dims has E[x^2] = 1/4; sd of the estimate ~ 0.0028
+    torch.testing.assert_close(eta.square().mean(0), torch.full((4,), 0.25), atol=0.012, rtol=0)
+
+
+def test_linear_model_g_scales_exactly_with_norm_squared(digits):
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Flatten(), nn.Linear(28 * 28, 5))
+    small = measure_noise_stability(model, digits[:30], [0.1], generator=g(5), progress=False)
+    large = measure_noise_stability(model, digits[:30], [1.0], generator=g(5), progress=False)
+    # same noise directions, linear map: G grows exactly like ||eta||^2 (up to float32 rounding)
+    assert large.get("G_f", layer="output") / small.get("G_f", layer="output") == pytest.approx(100.0, rel=1e-3)
+
+
+def test_saturating_model_bends_at_large_noise(digits):
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Flatten(), nn.Linear(28 * 28, 5), nn.Tanh())
+    with torch.no_grad():
+        model[1].weight.mul_(20)
+    result = measure_noise_stability(model, digits, [0.01, 0.1, 30.0, 100.0], layers=["1", "output"],
+                                     noise_per_image=4, generator=g(6), progress=False)
+    small_slope = result.get("G_f", layer="1", noise_norm=0.1) / result.get("G_f", layer="1", noise_norm=0.01)
+    # ~ ||eta||^2; over seeds the ratio spreads ~ +-10% around 100
+    assert small_slope == pytest.approx(100.0, rel=0.3)
+    # (100 / 30)^2 = 11 for the linear layer; the saturated tanh output cannot follow
+    linear = result.get("G_f", layer="1", noise_norm=100.0) / result.get("G_f", layer="1", noise_norm=30.0)
+    saturated = result.get("G_f", layer="output", noise_norm=100.0) / result.get("G_f", layer="output", noise_norm=30.0)
+    assert linear > 7.0  # over seeds: 10-13
+    assert saturated < 5.0  # over seeds: 1.8-3.6
+    assert "G_f" in result.table() and len(result) == 8
+
+
+def test_noise_stability_rejects_bad_norms(digits):
+    with pytest.raises(ValueError, match="noise_norms must be positive"):
+        measure_noise_stability(nn.Identity(), digits[:4], [0.0], progress=False)
