@@ -143,6 +143,7 @@ class StabilityCallback(Callback):
         self._best_weights: dict[str, torch.Tensor] | None = None
         self._images: torch.Tensor | None = None
         self._normalize: Callable[[torch.Tensor], torch.Tensor] | None = None
+        self._log_dir: Path | None = None
 
     # ------------------------------------------------------------------ probing
     def _resolve_probe(self, trainer: Trainer) -> None:
@@ -202,13 +203,17 @@ class StabilityCallback(Callback):
         trainer.strategy.barrier("stability")
 
     def _directory(self, trainer: Trainer) -> Path:
-        return Path(trainer.log_dir or trainer.default_root_dir)
+        if self._log_dir is None:  # trainer.log_dir is a collective under DDP: every rank asks once
+            self._log_dir = Path(trainer.log_dir or trainer.default_root_dir)
+        return self._log_dir
 
     def _summary(self) -> dict[str, Any]:
         return {"best_epoch": self.best_epoch, "best_score": self.best_score, "monitor": self.monitor}
 
     # -------------------------------------------------------------------- hooks
     def on_fit_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
+        self._log_dir = None
+        self._directory(trainer)
         self._resolve_probe(trainer)
         if "init" in self.when and "init" not in self.results:
             self._measure_on_rank_zero(trainer, pl_module, "init", "init")
