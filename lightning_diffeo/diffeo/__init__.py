@@ -8,8 +8,8 @@ the participation-ratio derivation of the Gaussian width, and the ``Diffeo`` tra
 from ._checks import INTERPOLATIONS
 from .beta import sample_beta
 from .distortion import distortion, expected_max_distortion, is_diffeomorphism, max_distortion
-from .fields import displacement_from_coefficients, sample_coefficients, sample_displacement, sine_basis
-from .interpolation import GAUSSIAN_SIGMA, gaussian_smooth, gaussian_window_radius, remap
+from .fields import displacement_from_coefficients, sample_coefficients, sample_displacement, sampling_grid, sine_basis
+from .interpolation import GAUSSIAN_SIGMA, gaussian_smooth, gaussian_window_radius, remap, resample_grid
 from .participation import (
     average_participation_bilinear,
     average_participation_gaussian,
@@ -24,7 +24,7 @@ from .scales import (
     temperature_range,
     typical_displacement,
 )
-from .transform import Diffeo, DiffeoParams, deform
+from .transform import Diffeo, DiffeoParams, deform, deform_with_coefficients
 
 __all__ = [
     "GAUSSIAN_SIGMA",
@@ -34,6 +34,7 @@ __all__ = [
     "average_participation_bilinear",
     "average_participation_gaussian",
     "deform",
+    "deform_with_coefficients",
     "derive_gaussian_sigma",
     "displacement_from_coefficients",
     "distortion",
@@ -47,9 +48,11 @@ __all__ = [
     "mode_mask",
     "participation_ratio",
     "remap",
+    "resample_grid",
     "sample_beta",
     "sample_coefficients",
     "sample_displacement",
+    "sampling_grid",
     "sine_basis",
     "temperature_from_displacement",
     "temperature_range",

@@ -19,6 +19,7 @@ __all__ = [
     "displacement_from_coefficients",
     "sample_coefficients",
     "sample_displacement",
+    "sampling_grid",
     "sine_basis",
 ]
 
@@ -117,6 +118,30 @@ def displacement_from_coefficients(coefficients: torch.Tensor, n: int) -> torch.
     basis = sine_basis(n, coefficients.shape[-1], device=coefficients.device, dtype=coefficients.dtype)
     # tau[y, x] = sum_ij C_ij s[x, i] s[y, j]
     return n * torch.einsum("...ij,xi,yj->...yx", coefficients, basis, basis)
+
+
+def sampling_grid(coefficients: torch.Tensor, n: int) -> torch.Tensor:
+    """Where each output pixel reads, s - tau(s), as a ``grid_sample`` grid (``align_corners=True``).
+
+    Built straight from the coefficients, so no displacement field is materialised.
+
+    Args:
+        coefficients: ``[B, 2, M, M]`` from ``sample_coefficients``.
+        n: image side in pixels.
+
+    Returns:
+        ``[B, n, n, 2]``: (x, y) of the sampling point of output pixel (y, x), scaled so that
+        pixel k is at -1 + 2k / (n - 1); points outside [-1, 1] are left for the sampler to clamp.
+    """
+    if coefficients.dim() != 4 or coefficients.shape[1] != 2 or coefficients.shape[-1] != coefficients.shape[-2]:
+        raise ValueError(f"coefficients must have shape [B, 2, M, M], got {tuple(coefficients.shape)}")
+    basis = sine_basis(n, coefficients.shape[-1], device=coefficients.device, dtype=coefficients.dtype)
+    to_grid = 2.0 / (n - 1)
+    grid = torch.einsum("bkij,xi,yj->byxk", coefficients * (-n * to_grid), basis, basis)
+    axis = torch.arange(n, device=coefficients.device, dtype=coefficients.dtype) * to_grid - 1.0
+    grid[..., 0] += axis
+    grid[..., 1] += axis[:, None]
+    return grid
 
 
 def sample_displacement(

@@ -1,7 +1,7 @@
 """Resampling images by displacement fields: bilinear, Gaussian and nearest (appendix C).
 
 Output pixel s reads the input at s - tau(s) (pixels), the sampling point clamped to the image
-square [0, n - 1]^2. Bilinear and nearest run in ``grid_sample``; Gaussian gathers a truncated
+square [0, n - 1]^2. Bilinear and nearest run in ``grid_sample``; Gaussian sums a truncated
 separable window with ``embedding_bag``. A batch with one field per image costs one pass.
 """
 
@@ -14,7 +14,7 @@ import torch.nn.functional as F
 
 from ._checks import check_images, check_interpolation
 
-__all__ = ["GAUSSIAN_SIGMA", "gaussian_smooth", "gaussian_window_radius", "remap"]
+__all__ = ["GAUSSIAN_SIGMA", "gaussian_smooth", "gaussian_window_radius", "remap", "resample_grid"]
 
 GAUSSIAN_SIGMA: float = 0.4715
 """Width of the Gaussian interpolation kernel in pixels; derived in ``participation``."""
@@ -39,54 +39,67 @@ def _sampling_points(displacement: torch.Tensor, n: int) -> tuple[torch.Tensor, 
     return x, y
 
 
-def _grid_sample(images: torch.Tensor, displacement: torch.Tensor, mode: str) -> torch.Tensor:
-    """Bilinear (Eq. 15) or nearest resampling with coordinates clamped to the border.
+def resample_grid(images: torch.Tensor, grid: torch.Tensor, mode: str) -> torch.Tensor:
+    """Bilinear (Eq. 15) or nearest resampling at ``grid`` points, clamped to the border.
 
     ``grid_sample`` with ``align_corners=True`` puts pixel k at -1 + 2k / (n - 1), and
     ``padding_mode="border"`` clamps sampling points to the image square.
+
+    Args:
+        images: ``[B, C, n, n]``.
+        grid: ``[B, n, n, 2]`` sampling points (see ``fields.sampling_grid``).
+        mode: ``"bilinear"`` or ``"nearest"``.
     """
+    return F.grid_sample(images, grid, mode=mode, padding_mode="border", align_corners=True)
+
+
+def _grid_sample(images: torch.Tensor, displacement: torch.Tensor, mode: str) -> torch.Tensor:
     n = images.shape[-1]
     x, y = _sampling_points(displacement, n)
-    grid = torch.stack([x, y], dim=-1) * (2.0 / (n - 1)) - 1.0
-    return F.grid_sample(images, grid, mode=mode, padding_mode="border", align_corners=True)
+    return resample_grid(images, torch.stack([x, y], dim=-1) * (2.0 / (n - 1)) - 1.0, mode)
 
 
 def _gaussian_taps(coordinate: torch.Tensor, n: int, sigma: float, radius: int) -> tuple[torch.Tensor, torch.Tensor]:
     """Normalised 1-D Gaussian weights of the 2R + 1 pixels nearest to each sampling point.
 
+    With d = p - round(p), the weight of pixel round(p) + o is exp(-(d - o)^2 / 2 sigma^2); the
+    factor exp(-d^2 / 2 sigma^2) is common to the window and cancels in the normalisation.
     Pixels outside the image get weight 0, so the normalisation runs over image pixels only,
     as in Eq. 16.
 
     Returns:
-        Weights ``[B, n*n, 2R + 1]`` and the nearest pixel ``[B, n*n]`` (int32).
+        Weights ``[B, n*n, 2R + 1]`` and the nearest pixel ``[B, n*n]`` (int64).
     """
     point = coordinate.flatten(1)
     nearest = point.round()
-    positions = nearest[..., None] + torch.arange(-radius, radius + 1, device=point.device, dtype=point.dtype)
-    inside = (positions >= 0) & (positions <= n - 1)
-    weights = torch.exp(-((point[..., None] - positions) ** 2) / (2 * sigma**2)) * inside
-    return weights / weights.sum(-1, keepdim=True), nearest.int()
+    offsets = torch.arange(-radius, radius + 1, device=point.device, dtype=point.dtype)
+    exponent = (point - nearest)[..., None] * (offsets / sigma**2) - offsets**2 / (2 * sigma**2)
+    pixel = nearest.long()
+    window = torch.arange(n, device=point.device)[:, None] + offsets.long()
+    inside = ((window >= 0) & (window <= n - 1)).to(point.dtype)  # [n, 2R + 1], looked up per point
+    weights = torch.exp(exponent) * inside[pixel]
+    return weights / weights.sum(-1, keepdim=True), pixel
 
 
 def _gaussian(images: torch.Tensor, displacement: torch.Tensor, sigma: float) -> torch.Tensor:
-    # G is separable, so the normalised weight of pixel (a, b) is wy[a] * wx[b]. The image is
-    # zero-padded by R so every window is a fixed set of offsets from its centre pixel, and
-    # embedding_bag gathers the window's pixels and sums them with their weights in one pass.
+    # The normalised weight of window pixel (a, b) is wy[a] * wx[b] (G is separable), so
+    # out = sum_b wx[b] sum_a wy[a] P[ry + a, rx + b] on the image P zero-padded by R. In the
+    # channels-last P, the 2R + 1 pixels right of (r, c) are contiguous: a strided table with a
+    # row per pixel lets one embedding_bag do the vertical sums for every b at once, and a
+    # batched matrix product the horizontal ones.
     batch, channels, n, _ = images.shape
     radius = gaussian_window_radius(sigma)
-    side = n + 2 * radius
+    taps, width = 2 * radius + 1, n + 2 * radius
     x, y = _sampling_points(displacement, n)
     wx, nearest_x = _gaussian_taps(x, n, sigma, radius)
     wy, nearest_y = _gaussian_taps(y, n, sigma, radius)
-    index_dtype = torch.int32 if batch * side * side < 2**31 else torch.int64
-    steps = torch.arange(-radius, radius + 1, device=images.device, dtype=index_dtype)
-    offsets = (steps[:, None] * side + steps[None, :]).reshape(1, -1)
-    first = torch.arange(batch, device=images.device, dtype=index_dtype)[:, None] * side * side
-    centres = first + (nearest_y.to(index_dtype) + radius) * side + (nearest_x.to(index_dtype) + radius)
-    index = centres.reshape(-1, 1) + offsets  # [B*n*n, (2R+1)^2]
-    weights = (wy[..., :, None] * wx[..., None, :]).reshape(index.shape)
-    table = F.pad(images, (radius,) * 4).permute(0, 2, 3, 1).reshape(-1, channels)  # a row per pixel
-    out = F.embedding_bag(index, table, per_sample_weights=weights, mode="sum")
+    padded = F.pad(images, (radius,) * 4).permute(0, 2, 3, 1).contiguous().reshape(-1)  # [B, W, W, C]
+    rows = padded.as_strided((padded.numel() // channels - (taps - 1), taps * channels), (channels, 1))
+    first = torch.arange(batch, device=images.device)[:, None] * (width * width)
+    top = first + nearest_y * width + nearest_x  # the window's top-left pixel, padded coordinates
+    index = top[..., None] + torch.arange(taps, device=images.device) * width  # [B, n*n, taps]
+    vertical = F.embedding_bag(index.reshape(-1, taps), rows, per_sample_weights=wy.reshape(-1, taps), mode="sum")
+    out = torch.bmm(wx.reshape(-1, 1, taps), vertical.reshape(-1, taps, channels))
     return out.reshape(batch, n, n, channels).permute(0, 3, 1, 2)
 
 

@@ -11,11 +11,11 @@ from torch import nn
 
 from ._checks import check_cutoff, check_images, check_interpolation, check_log_cutoff, check_temperature
 from .beta import sample_beta
-from .fields import displacement_from_coefficients, sample_coefficients, sample_displacement
-from .interpolation import remap
+from .fields import displacement_from_coefficients, sample_coefficients, sampling_grid
+from .interpolation import remap, resample_grid
 from .scales import temperature_from_displacement, temperature_range
 
-__all__ = ["Diffeo", "DiffeoParams", "deform"]
+__all__ = ["Diffeo", "DiffeoParams", "deform", "deform_with_coefficients"]
 
 
 def _batch_size(images: torch.Tensor) -> int:
@@ -54,10 +54,30 @@ def deform(
         raise ValueError("give exactly one of temperature and delta")
     if delta is not None:
         temperature = temperature_from_displacement(delta, cutoff, n)
-    displacement = sample_displacement(
-        _batch_size(images), n, temperature, cutoff, generator=generator, device=images.device, dtype=_field_dtype(images)
+    coefficients = sample_coefficients(
+        _batch_size(images), temperature, cutoff, generator=generator, device=images.device, dtype=_field_dtype(images)
     )
-    return remap(images, displacement.reshape(*images.shape[:-3], 2, n, n), interpolation)
+    return deform_with_coefficients(images, coefficients, interpolation)
+
+
+def deform_with_coefficients(images: torch.Tensor, coefficients: torch.Tensor, interpolation: str = "bilinear") -> torch.Tensor:
+    """Deform ``[..., C, n, n]`` images by the fields of ``[B, 2, M, M]`` coefficients, B = images per batch.
+
+    Bilinear and nearest go straight from the coefficients to ``grid_sample``'s sampling grid;
+    Gaussian goes through the displacement field.
+    """
+    n = check_images(images)
+    check_interpolation(interpolation)
+    leading, channels = images.shape[:-3], images.shape[-3]
+    if coefficients.shape[0] != _batch_size(images):
+        raise ValueError(f"{coefficients.shape[0]} fields for {_batch_size(images)} images")
+    coefficients = coefficients.to(device=images.device, dtype=_field_dtype(images))
+    if interpolation == "gaussian":
+        displacement = displacement_from_coefficients(coefficients, n).reshape(*leading, 2, n, n)
+        return remap(images, displacement, interpolation)
+    batch = images.reshape(-1, channels, n, n)
+    out = resample_grid(batch.to(coefficients.dtype), sampling_grid(coefficients, n), interpolation)
+    return out.reshape(images.shape).to(images.dtype)
 
 
 def _field_dtype(images: torch.Tensor) -> torch.dtype:
@@ -212,9 +232,7 @@ class Diffeo(nn.Module):
             raise ValueError(f"params hold {params.batch_size} fields but the images need {batch_size}")
         self.last_params = params
         self._warn_if_folding(params)
-        coefficients = params.coefficients.to(device=images.device, dtype=_field_dtype(images))
-        displacement = displacement_from_coefficients(coefficients, n).reshape(*images.shape[:-3], 2, n, n)
-        out = remap(images, displacement, self.interpolation)
+        out = deform_with_coefficients(images, params.coefficients, self.interpolation)
         if type(images) is not torch.Tensor:  # keep torchvision tv_tensors.Image and friends
             out = out.as_subclass(type(images))
         return out

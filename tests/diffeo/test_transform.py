@@ -172,3 +172,30 @@ def test_pure_torch_imports():
     code = "import sys, lightning_diffeo.diffeo; print('lightning' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+def test_sampling_grid_is_the_normalised_source_points():
+    from lightning_diffeo.diffeo import sampling_grid
+
+    coefficients = sample_coefficients_for_test()
+    n = 12
+    field = displacement_from_coefficients(coefficients, n)
+    grid = sampling_grid(coefficients, n)
+    axis = torch.arange(n, dtype=torch.float64)
+    expected_x = (axis[None, None, :] - field[:, 0]) * 2 / (n - 1) - 1
+    expected_y = (axis[None, :, None] - field[:, 1]) * 2 / (n - 1) - 1
+    torch.testing.assert_close(grid[..., 0], expected_x)
+    torch.testing.assert_close(grid[..., 1], expected_y)
+
+
+def test_deform_with_coefficients_checks_the_count():
+    from lightning_diffeo.diffeo import deform_with_coefficients
+
+    with pytest.raises(ValueError, match="3 fields for 6 images"):
+        deform_with_coefficients(_images(), sample_coefficients_for_test(count=3))
+
+
+def sample_coefficients_for_test(count=4):
+    from lightning_diffeo.diffeo import sample_coefficients
+
+    return sample_coefficients(count, 0.01, 5, generator=torch.Generator().manual_seed(2), dtype=torch.float64)
