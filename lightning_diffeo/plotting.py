@@ -43,26 +43,26 @@ def plot_depth_profile(results: Mapping[str, StabilityResult], path: str | os.Pa
     fig, ax = plt.subplots(figsize=(6, 4))
     colours = plt.rcParams["axes.prop_cycle"].by_key()["color"]
     cutoffs = sorted({c for result in results.values() for c in result.cutoffs})
+    deltas = set()
     for stage, result in results.items():
-        sizes = sorted({(r.get("delta"), r.get("temperature")) for r in result.records})
-        delta, temperature = sizes[0]
         for index, cutoff in enumerate(cutoffs):
-            rows = sorted(
-                (r for r in result.select(cutoff=cutoff) if (r.get("delta"), r.get("temperature")) == (delta, temperature)),
-                key=lambda r: r["relative_depth"],
-            )
+            rows = result.select(cutoff=cutoff)
             if not rows:
                 continue
+            # one curve per cutoff: the smallest temperature (smallest delta) measured
+            smallest = min(r["temperature"] for r in rows)
+            rows = sorted((r for r in rows if r["temperature"] == smallest), key=lambda r: r["relative_depth"])
+            deltas.add(round(rows[0]["delta"], 6))
             ax.plot(
                 [r["relative_depth"] for r in rows], [r[quantity] for r in rows],
-                _STYLES.get(stage, ":" if stage.startswith("epoch") else "-"), marker="o", color=colours[index % len(colours)],
-                label=f"{stage}, c={cutoff:g}",
+                _STYLES.get(stage, ":" if stage.startswith("epoch") else "-"), marker="o",
+                color=colours[index % len(colours)], label=f"{stage}, c={cutoff:g}",
             )
     ax.axhline(1.0, color="grey", linewidth=0.8)
     ax.set_yscale("log")
     ax.set_xlabel("relative depth (0: first probed layer, 1: output)")
     ax.set_ylabel(quantity)
-    ax.set_title(f"{quantity} per layer (delta = {delta:.3g} px)" if delta is not None else f"{quantity} per layer")
+    ax.set_title(f"{quantity} per layer (delta = {deltas.pop():.3g} px)" if len(deltas) == 1 else f"{quantity} per layer")
     ax.legend(fontsize=8, ncol=2)
     fig.tight_layout()
     return _save(fig, path)

@@ -10,6 +10,7 @@ from typing import Any
 
 from lightning_diffeo._atomic import atomic_write_text
 from lightning_diffeo.stability import StabilityResult
+from lightning_diffeo.stability.result import json_safe
 
 __all__ = ["comparison_table", "metric_dict", "write_report"]
 
@@ -72,13 +73,11 @@ def write_report(
     directory: Path, filename: str, results: Mapping[str, StabilityResult], summary: Mapping[str, Any], plot: bool
 ) -> Path:
     """Write ``{"summary", "stages": {stage: {"metadata", "records"}}}`` atomically, and a plot."""
-    from lightning_diffeo.stability.result import _json_safe
-
     payload = {
         "summary": dict(summary),
         "stages": {stage: {"metadata": r.metadata, "records": r.to_dicts()} for stage, r in results.items()},
     }
-    path = atomic_write_text(directory / filename, json.dumps(_json_safe(payload), indent=1, allow_nan=False))
+    path = atomic_write_text(directory / filename, json.dumps(json_safe(payload), indent=1, allow_nan=False))
     if plot:
         from lightning_diffeo.plotting import plot_depth_profile
 

@@ -5,24 +5,26 @@ from __future__ import annotations
 import json
 import math
 import os
-import tempfile
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-__all__ = ["StabilityResult"]
+from lightning_diffeo._atomic import atomic_write_text
+
+__all__ = ["StabilityResult", "json_safe"]
 
 QUANTITIES = ("D_f", "G_f", "R_f", "denominator", "numerator_diffeo", "numerator_noise")
 _FLOAT_KEYS = frozenset(QUANTITIES) | {"relative_depth", "cutoff", "temperature", "delta", "noise_norm"}
 
 
-def _json_safe(value: Any) -> Any:
+def json_safe(value: Any) -> Any:
+    """A JSON-ready copy: NaN -> null, +-inf -> "inf"/"-inf", tuples -> lists, keys -> str."""
     if isinstance(value, float) and not math.isfinite(value):
         return None if math.isnan(value) else ("inf" if value > 0 else "-inf")
     if isinstance(value, Mapping):
-        return {str(k): _json_safe(v) for k, v in value.items()}
+        return {str(k): json_safe(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
-        return [_json_safe(v) for v in value]
+        return [json_safe(v) for v in value]
     return value
 
 
@@ -118,19 +120,8 @@ class StabilityResult:
         NaN is written as null (read back as NaN). The file is written next to ``path`` and
         moved into place with ``os.replace``, so a reader never sees a partial file.
         """
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        payload = _json_safe({"metadata": self.metadata, "records": self.records})
-        handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-        try:
-            with os.fdopen(handle, "w", encoding="utf-8") as stream:
-                json.dump(payload, stream, indent=1, allow_nan=False)
-            os.replace(temporary, path)
-        except BaseException:
-            if os.path.exists(temporary):
-                os.unlink(temporary)
-            raise
-        return path
+        payload = json_safe({"metadata": self.metadata, "records": self.records})
+        return atomic_write_text(path, json.dumps(payload, indent=1, allow_nan=False))
 
     @classmethod
     def from_json(cls, path: str | os.PathLike) -> StabilityResult:
@@ -193,7 +184,7 @@ class StabilityResult:
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, StabilityResult):
             return NotImplemented
-        return _json_safe(self.records) == _json_safe(other.records) and _json_safe(self.metadata) == _json_safe(other.metadata)
+        return json_safe(self.records) == json_safe(other.records) and json_safe(self.metadata) == json_safe(other.metadata)
 
 
 _SUMMARY_KEYS: Sequence[str] = ("model", "n_images", "image_size", "average", "interpolation", "mode", "seed")
