@@ -9,8 +9,11 @@ from __future__ import annotations
 
 import argparse
 import os
+import pickle
 import sys
+import zipfile
 from collections.abc import Sequence
+from pathlib import Path
 
 from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.cli import LightningCLI
@@ -51,6 +54,35 @@ class DiffeoCLI(LightningCLI):
         for source, target in (("num_channels", "in_channels"), ("num_classes", "num_classes"), ("image_size", "image_size")):
             parser.link_arguments(f"data.{source}", f"model.{target}", apply_on="instantiate")
 
+    def _resolve_last_checkpoint(self) -> None:
+        """``--ckpt_path last``: the newest ``last.ckpt`` of earlier runs of this config.
+
+        Each run logs into a new ``version_<k>`` folder, so Lightning's own "last" (which looks in
+        the new run's folder) would find nothing and silently start from scratch.
+        """
+        config = self.config_init[self.subcommand]
+        if config.get("ckpt_path") != "last":
+            return
+        logger = self.trainer.logger
+        root = Path(getattr(logger, "root_dir", None) or Path(self.trainer.default_root_dir) / "lightning_logs")
+        candidates = sorted(root.glob("version_*/checkpoints/last*.ckpt"), key=lambda path: path.stat().st_mtime)
+        if not candidates:
+            raise FileNotFoundError(f"--ckpt_path last: no last.ckpt under {root}/version_*/checkpoints/; give a checkpoint path")
+        config["ckpt_path"] = str(candidates[-1])
+        print(f"lightning-diffeo: resuming from {candidates[-1]}", file=sys.stderr)
+
+    def before_fit(self) -> None:
+        self._resolve_last_checkpoint()
+
+    def before_validate(self) -> None:
+        self._resolve_last_checkpoint()
+
+    def before_test(self) -> None:
+        self._resolve_last_checkpoint()
+
+    def before_predict(self) -> None:
+        self._resolve_last_checkpoint()
+
 
 def _expand_data_names(argv: list[str]) -> list[str]:
     """``--data cifar10`` -> ``--data lightning_diffeo.datamodules.CIFAR10DataModule``."""
@@ -73,6 +105,26 @@ def _fail(error: BaseException) -> None:
     print(f"lightning-diffeo: error: {error}", file=sys.stderr)
     print(f"(set {_TRACEBACK_ENV}=1 for the full traceback)", file=sys.stderr)
     sys.exit(2)
+
+
+def _check_device(device: str) -> None:
+    import torch
+
+    try:
+        parsed = torch.device(device)
+    except RuntimeError:
+        raise ValueError(f"--device: unknown device {device!r}; use e.g. cpu, cuda or cuda:1") from None
+    if parsed.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"--device {device}: CUDA is not available on this machine; use --device cpu")
+
+
+def _is_checkpoint_read_error(error: BaseException) -> bool:
+    """Errors torch raises for a damaged or foreign checkpoint file given to --ckpt_path."""
+    if isinstance(error, (pickle.UnpicklingError, EOFError, zipfile.BadZipFile)):
+        return True
+    return isinstance(error, RuntimeError) and any(
+        marker in str(error) for marker in ("PytorchStreamReader", "failed finding central directory", "invalid load key")
+    )
 
 
 def probe_main(argv: Sequence[str]) -> None:
@@ -107,6 +159,7 @@ def probe_main(argv: Sequence[str]) -> None:
     import torch
 
     try:
+        _check_device(args.device)
         loaded = load_checkpoint(args.ckpt_path, data_dir=args.data_dir)
         deltas = None if (args.temperatures or args.sweep) else (args.deltas or [1.0])
         layers = args.layers[0] if args.layers == ["output"] else args.layers
@@ -151,6 +204,11 @@ def main(argv: Sequence[str] | None = None) -> None:
         build_cli(argv)
     except (ValueError, FileNotFoundError) as error:
         _fail(error)
+    except Exception as error:
+        if not _is_checkpoint_read_error(error):
+            raise
+        _fail(ValueError(f"could not read the checkpoint given to --ckpt_path: it is corrupt, truncated or not a "
+                         f"Lightning checkpoint ({str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__})"))
     finally:
         sys.argv = program
 

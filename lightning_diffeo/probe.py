@@ -6,6 +6,7 @@ import csv
 import io
 import json
 import os
+import pickle
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -37,6 +38,13 @@ def _read(path: Path) -> dict[str, Any]:
         raise CheckpointError(f"checkpoint not found: {path}")
     try:
         checkpoint = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as error:
+        if "weights_only" in str(error) or "Weights only" in str(error):
+            raise CheckpointError(
+                f"{path} holds objects that torch.load(weights_only=True) refuses to load, e.g. custom classes "
+                "in its hyper-parameters; `lightning-diffeo probe` only loads checkpoints safely"
+            ) from None
+        raise CheckpointError(f"could not read checkpoint {path}: it is corrupt, truncated or not a torch checkpoint") from None
     except Exception as error:  # torch raises many types for a damaged or foreign file
         first_line = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
         raise CheckpointError(f"could not read checkpoint {path}: it is corrupt, truncated or not a "

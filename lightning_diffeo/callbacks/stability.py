@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import math
+import pickle
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -13,7 +14,8 @@ from lightning import Callback, LightningModule, Trainer
 from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.utilities import rank_zero_info, rank_zero_warn
 
-from lightning_diffeo.stability import AVERAGES, StabilityResult, measure_stability
+from lightning_diffeo.diffeo import INTERPOLATIONS
+from lightning_diffeo.stability import AVERAGES, StabilityResult, measure_stability, resolve_layers, work_items
 
 from .report import comparison_table, metric_dict, write_report
 
@@ -167,7 +169,8 @@ class StabilityCallback(Callback):
         """Measure the module now (``mode`` "init" or "eval"); the model is left exactly as it was."""
         if self._images is None:
             raise RuntimeError("the probe images are resolved at the start of fit")
-        device = next((p.device for p in pl_module.parameters()), torch.device("cpu"))
+        reference = next(pl_module.parameters(), None)
+        device = reference.device if reference is not None else torch.device("cpu")
         return measure_stability(
             pl_module,
             self._images.to(device),
@@ -179,11 +182,30 @@ class StabilityCallback(Callback):
             average=self.average,
             diffeos_per_image=self.diffeos_per_image,
             batch_size=self.batch_size,
-            normalize=self._normalize,
+            normalize=self._input_transform(reference),
             mode=mode,
             generator=torch.Generator().manual_seed(self.seed),
             progress=self.progress,
         )
+
+    def _input_transform(self, parameter: torch.Tensor | None) -> Callable[[torch.Tensor], torch.Tensor] | None:
+        """Normalisation, then a cast to the parameters' dtype (e.g. ``precision="bf16-true"``)."""
+        normalize = self._normalize
+        if parameter is None or not parameter.is_floating_point() or parameter.dtype == torch.float32:
+            return normalize
+        dtype = parameter.dtype
+        return lambda images: (normalize(images) if normalize is not None else images).to(dtype)
+
+    def _check_settings(self, pl_module: LightningModule) -> None:
+        """Raise on every rank, before any rank measures, so that no rank waits at a barrier in vain."""
+        resolve_layers(pl_module, self.layers)
+        work_items(int(self._images.shape[-1]), self.cutoffs, self.deltas, self.temperatures, False)
+        if self.interpolation not in INTERPOLATIONS:
+            raise ValueError(f"interpolation must be one of {INTERPOLATIONS}, got {self.interpolation!r}")
+        for name in ("batch_size", "diffeos_per_image"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+                raise ValueError(f"{name} must be a positive integer, got {value!r}")
 
     def _record(self, trainer: Trainer, stage: str, result: StabilityResult) -> None:
         result.metadata.update({
@@ -215,8 +237,17 @@ class StabilityCallback(Callback):
         self._log_dir = None
         self._directory(trainer)
         self._resolve_probe(trainer)
-        if "init" in self.when and "init" not in self.results:
-            self._measure_on_rank_zero(trainer, pl_module, "init", "init")
+        self._check_settings(pl_module)
+        if "init" not in self.when or "init" in self.results:
+            return
+        if trainer.ckpt_path is not None:
+            # The weights come from a checkpoint: measuring them now would not be initialisation.
+            rank_zero_warn(
+                f"StabilityCallback: resuming from {trainer.ckpt_path}, which holds no 'init' measurement of "
+                "this callback; the 'init' stage is skipped (its weights are not the initial ones)"
+            )
+            return
+        self._measure_on_rank_zero(trainer, pl_module, "init", "init")
 
     def on_validation_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
         if trainer.sanity_checking or "best" not in self.when or self._checkpoint_monitor(trainer) is not None:
@@ -236,24 +267,29 @@ class StabilityCallback(Callback):
 
     def on_train_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
         if "best" in self.when:
-            weights = self._best_state(trainer)
-            if weights is None:
-                rank_zero_warn(
-                    f"StabilityCallback: no validation value of {self.monitor!r} and no best checkpoint: "
-                    "the 'best' measurement is skipped (run validation or set monitor=...)"
-                )
-            else:
-                current = copy.deepcopy(pl_module.state_dict())
-                pl_module.load_state_dict(weights)
-                try:
-                    self._measure_on_rank_zero(trainer, pl_module, "best", "eval")
-                finally:
-                    pl_module.load_state_dict(current)
+            if trainer.is_global_zero:  # only rank 0 reads the checkpoint: no shared filesystem needed
+                self._measure_best(trainer, pl_module)
+            trainer.strategy.barrier("stability")
         if trainer.is_global_zero and self.results:
             rank_zero_info(comparison_table(self.results))
             rank_zero_info(f"stability results: {self._directory(trainer) / self.filename}")
 
     # -------------------------------------------------------------- best weights
+    def _measure_best(self, trainer: Trainer, pl_module: LightningModule) -> None:
+        weights = self._best_state(trainer)
+        if weights is None:
+            rank_zero_warn(
+                f"StabilityCallback: no validation value of {self.monitor!r} and no best checkpoint: "
+                "the 'best' measurement is skipped (run validation or set monitor=...)"
+            )
+            return
+        current = copy.deepcopy(pl_module.state_dict())
+        pl_module.load_state_dict(weights)
+        try:
+            self._record(trainer, "best", self.measure(pl_module, "eval"))
+        finally:
+            pl_module.load_state_dict(current)
+
     @staticmethod
     def _checkpoint_monitor(trainer: Trainer) -> ModelCheckpoint | None:
         for callback in trainer.checkpoint_callbacks:
@@ -267,9 +303,19 @@ class StabilityCallback(Callback):
             return self._best_weights
         if not checkpoint.best_model_path:
             return None
+        if checkpoint.monitor != self.monitor:
+            rank_zero_warn(
+                f"StabilityCallback: 'best' follows the ModelCheckpoint, which monitors {checkpoint.monitor!r}, "
+                f"not the callback's monitor {self.monitor!r}"
+            )
         self.best_score = None if checkpoint.best_model_score is None else float(checkpoint.best_model_score)
         self.monitor = checkpoint.monitor
-        state = torch.load(checkpoint.best_model_path, map_location="cpu", weights_only=True)
+        try:
+            state = torch.load(checkpoint.best_model_path, map_location="cpu", weights_only=True)
+        except pickle.UnpicklingError:
+            # Written by this very run, so trusted: hyper-parameters may hold objects (paths,
+            # enums) that the weights-only unpickler refuses.
+            state = torch.load(checkpoint.best_model_path, map_location="cpu", weights_only=False)
         self.best_epoch = state.get("epoch")
         return state["state_dict"]
 

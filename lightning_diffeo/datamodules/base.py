@@ -170,6 +170,7 @@ class ImageDataModule(L.LightningDataModule):
         self._arrays: dict[str, tuple[Tensor, Tensor]] = {}
         self.train_indices: Tensor | None = None
         self.val_indices: Tensor | None = None
+        data_dir = str(data_dir)  # hyper-parameters must load with torch.load(weights_only=True)
         self.save_hyperparameters()
 
     # ---- what subclasses provide -------------------------------------------------

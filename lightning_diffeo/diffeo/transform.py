@@ -137,7 +137,10 @@ class Diffeo(nn.Module):
         cutoff_beta: Beta shapes (alpha, beta) for random cutoffs; (1, 1) is uniform.
         temperature_beta: Beta shapes (alpha, beta) for random temperatures. The authors
             parametrise Beta by s = alpha + beta and r = alpha / beta.
-        generator: source of randomness (default: the global RNG).
+        generator: source of randomness (default: the global RNG, which PyTorch seeds differently
+            in every DataLoader worker). A generator passed here is copied into each worker
+            with the same state, so workers would repeat each other's fields: with
+            ``num_workers > 0`` leave it None (the datamodules of this package seed per worker).
 
     >>> transform = Diffeo(cutoff=(2, 8), generator=torch.Generator().manual_seed(0))
     >>> x = torch.rand(4, 3, 32, 32)
@@ -230,6 +233,11 @@ class Diffeo(nn.Module):
             params = self.make_params(batch_size, n)
         elif params.batch_size != batch_size:
             raise ValueError(f"params hold {params.batch_size} fields but the images need {batch_size}")
+        elif params.image_size != n:
+            raise ValueError(
+                f"params were drawn for {params.image_size}x{params.image_size} images, got {n}x{n}: the same "
+                "coefficients would give other pixel displacements"
+            )
         self.last_params = params
         self._warn_if_folding(params)
         out = deform_with_coefficients(images, params.coefficients, self.interpolation)

@@ -174,3 +174,42 @@ def test_missing_probe_images_and_unknown_layer_are_clear(tmp_path):
         _trainer(tmp_path, [StabilityCallback(plot=False)]).fit(ForeignNet(), _data(), _data(1))
     with pytest.raises(ValueError, match="net.9"):
         _trainer(tmp_path, [_callback(layers=["net.9"])]).fit(ForeignNet(), _data(), _data(1))
+
+
+class PathHyperparameters(ForeignNet):
+    """Hyper-parameters holding a Path: the weights-only unpickler refuses them."""
+
+    def __init__(self, where=None, **kwargs):
+        super().__init__(**kwargs)
+        self.save_hyperparameters()
+
+
+def test_best_checkpoint_with_unsafe_hyperparameters_is_still_read(tmp_path):
+    from pathlib import Path
+
+    seed_everything(0)
+    callback = _callback(when=["best"])
+    checkpoint = ModelCheckpoint(dirpath=tmp_path / "ckpt", monitor="val/score", mode="max")
+    model = PathHyperparameters(where=Path("somewhere"), scores=[0.2, 0.1])
+    _trainer(tmp_path, [callback, checkpoint], checkpointing=True).fit(model, _data(), _data(1))
+    assert "best" in callback.results and callback.best_epoch == 0
+
+
+def test_resuming_from_weights_without_an_init_measurement_skips_init(tmp_path):
+    seed_everything(0)
+    checkpoint = ModelCheckpoint(dirpath=tmp_path / "ckpt", save_last=True)
+    _trainer(tmp_path, [checkpoint], epochs=1, checkpointing=True).fit(ForeignNet(), _data(), _data(1))
+    callback = _callback(when=["init"])
+    with pytest.warns(UserWarning, match="'init' stage is skipped"):
+        _trainer(tmp_path, [callback], epochs=2).fit(ForeignNet(), _data(), _data(1), ckpt_path=tmp_path / "ckpt" / "last.ckpt")
+    assert "init" not in callback.results
+
+
+def test_low_precision_trainer(tmp_path):
+    seed_everything(0)
+    callback = _callback(when=["init"])
+    trainer = Trainer(max_epochs=1, accelerator="cpu", precision="bf16-true", default_root_dir=tmp_path,
+                      callbacks=[callback], logger=False, enable_checkpointing=False, enable_progress_bar=False,
+                      enable_model_summary=False, limit_train_batches=1, limit_val_batches=1)
+    trainer.fit(ForeignNet(batch_norm=False), _data(), _data(1))
+    assert all(math.isfinite(r["R_f"]) for r in callback.results["init"].records)

@@ -83,7 +83,8 @@ def test_resume_keeps_the_init_measurement(quickstart):
     first = json.loads((workdir / "runs" / "quickstart" / "version_0" / "stability.json").read_text())
     args = ["fit", "--config", str(ROOT / "configs" / "quickstart.yaml"), *SMALL]
     args[args.index("--trainer.max_epochs") + 1] = "2"
-    run([*args, "--ckpt_path", "runs/quickstart/version_0/checkpoints/last.ckpt"], cwd=workdir)
+    out = run([*args, "--ckpt_path", "last"], cwd=workdir)
+    assert "resuming from runs/quickstart/version_0/checkpoints/last.ckpt" in out.stderr
     resumed = json.loads((workdir / "runs" / "quickstart" / "version_1" / "stability.json").read_text())
     assert resumed["stages"]["init"] == first["stages"]["init"]
     assert resumed["stages"]["best"]["metadata"]["global_step"] > first["stages"]["best"]["metadata"]["global_step"]
@@ -104,6 +105,17 @@ def test_errors_are_one_clear_message(tmp_path, args, message):
     assert out.returncode != 0
     assert message in out.stderr
     assert "Traceback" not in out.stderr
+
+
+def test_fit_with_a_corrupt_checkpoint_and_probe_on_a_missing_device(tmp_path):
+    corrupt = tmp_path / "corrupt.ckpt"
+    corrupt.write_bytes(b"not a checkpoint at all")
+    out = run(["fit", "--config", str(ROOT / "configs" / "quickstart.yaml"), *SMALL, "--ckpt_path", str(corrupt)],
+              cwd=tmp_path, check=False)
+    assert out.returncode == 2 and "could not read the checkpoint" in out.stderr and "Traceback" not in out.stderr
+    if not torch.cuda.is_available():
+        out = run(["probe", "--ckpt_path", str(corrupt), "--device", "cuda"], cwd=tmp_path, check=False)
+        assert out.returncode == 2 and "CUDA is not available" in out.stderr
 
 
 def test_corrupt_and_foreign_checkpoints(tmp_path):

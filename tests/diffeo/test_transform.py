@@ -124,6 +124,13 @@ def test_warns_once_above_t_max():
         transform(_images())
 
 
+def test_replay_on_another_image_size_raises():
+    transform = Diffeo(cutoff=3, delta=1.0)
+    transform(_images(n=16))
+    with pytest.raises(ValueError, match="drawn for 16x16 images, got 32x32"):
+        transform(_images(n=32), params=transform.last_params)
+
+
 def test_replay_with_wrong_batch_size_raises():
     transform = Diffeo(cutoff=3, delta=1.0)
     transform(_images(batch=2))
