@@ -5,13 +5,6 @@ import torch
 
 from lightning_diffeo.models import create_model, list_models
 
-# Models whose construction or backward pass is slow on 2 CPU cores: their extra input sizes
-# run only in the slow suite.
-HEAVY = {
-    "alexnet", "vgg16", "vgg19", "vgg16_bn", "vgg19_bn", "resnet34", "resnet50",
-    "efficientnet_b0", "efficientnet_b1", "efficientnet_b2",
-}
-
 EXPECTED_NAMES = [
     "fc2", "fc4", "fc6", "lenet", "alexnet", "vgg11", "vgg16", "vgg19", "vgg11_bn", "vgg16_bn",
     "vgg19_bn", "resnet18", "resnet34", "resnet50", "efficientnet_b0", "efficientnet_b1", "efficientnet_b2",
@@ -90,9 +83,8 @@ def test_batch_of_one_and_probe_layers_in_order(name, model_cache):
 
 
 def _sizes(name):
-    marks = [pytest.mark.slow] if name in HEAVY else []
     return [
-        pytest.param(name, c, s, k, marks=marks, id=f"{name}-{c}x{s}x{s}-{k}")
+        pytest.param(name, c, s, k, id=f"{name}-{c}x{s}x{s}-{k}")
         for c, s, k in [(1, 28, 10), (3, 64, 200)]
     ]
 
