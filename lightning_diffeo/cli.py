@@ -85,7 +85,13 @@ class DiffeoCLI(LightningCLI):
 
 
 def _expand_data_names(argv: list[str]) -> list[str]:
-    """``--data cifar10`` -> ``--data lightning_diffeo.datamodules.CIFAR10DataModule``."""
+    """``--data cifar10`` (or ``CIFAR10DataModule``) -> ``--data lightning_diffeo.datamodules.CIFAR10DataModule``.
+
+    Raises:
+        ValueError: a bare name that is neither a short name nor a class name of the package.
+    """
+    by_name = {name: cls for name, cls in DATAMODULES.items()}
+    by_name.update({cls.__name__.lower(): cls for cls in DATAMODULES.values()})
     expanded = list(argv)
     for i, token in enumerate(expanded):
         value, prefix = None, ""
@@ -93,9 +99,16 @@ def _expand_data_names(argv: list[str]) -> list[str]:
             value, i = expanded[i + 1], i + 1
         elif token.startswith("--data="):
             value, prefix = token.split("=", 1)[1], "--data="
-        if value is not None and value.lower() in DATAMODULES:
-            cls = DATAMODULES[value.lower()]
+        if value is None:
+            continue
+        if value.lower() in by_name:
+            cls = by_name[value.lower()]
             expanded[i] = f"{prefix}{cls.__module__.rsplit('.', 1)[0]}.{cls.__name__}"
+        elif value.isidentifier():  # not a class path, a file or inline YAML
+            raise ValueError(
+                f"--data {value}: unknown datamodule; expected one of {', '.join(DATAMODULES)} "
+                "or a class path such as lightning_diffeo.datamodules.CIFAR10DataModule"
+            )
     return expanded
 
 

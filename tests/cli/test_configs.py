@@ -48,4 +48,7 @@ def test_short_data_names_expand():
     assert _expand_data_names(["fit", "--data", "cifar10"])[-1] == "lightning_diffeo.datamodules.CIFAR10DataModule"
     assert _expand_data_names(["--data=mnist"]) == ["--data=lightning_diffeo.datamodules.MNISTDataModule"]
     assert _expand_data_names(["--data", "my.module.Data"]) == ["--data", "my.module.Data"]
+    assert _expand_data_names(["--data", "SVHNDataModule"])[-1] == "lightning_diffeo.datamodules.SVHNDataModule"
+    with pytest.raises(ValueError, match="unknown datamodule; expected one of digits, mnist"):
+        _expand_data_names(["fit", "--data", "nosuch"])
     assert set(DATAMODULES) == {"digits", "mnist", "fashionmnist", "svhn", "cifar10", "tinyimagenet32"}
