@@ -11,6 +11,7 @@ import argparse
 import os
 import pickle
 import sys
+import warnings
 import zipfile
 from collections.abc import Sequence
 from pathlib import Path
@@ -192,38 +193,44 @@ def probe_main(argv: Sequence[str]) -> None:
         print(f"{kind}: {path}")
 
 
-def build_cli(args: Sequence[str], run: bool = True) -> DiffeoCLI:
-    """The package's LightningCLI on ``args`` (``run=False``: parse and instantiate only)."""
-    return DiffeoCLI(
-        ImageClassifier,
-        ImageDataModule,
+def build_cli(args: Sequence[str] | None = None, run: bool = True) -> DiffeoCLI:
+    """The package's LightningCLI on ``args``, or on the command line when None.
+
+    ``run=False`` parses and instantiates only. On the command line the ``--data`` short names
+    are expanded in ``sys.argv`` itself, because launchers (DDP) start the other processes
+    with ``sys.argv``.
+    """
+    options = dict(
         subclass_mode_data=True,
         seed_everything_default=0,
         auto_configure_optimizers=False,
         save_config_kwargs={"overwrite": True},
-        args=_expand_data_names(list(args)),
         run=run,
     )
+    if args is None:
+        sys.argv = [sys.argv[0], *_expand_data_names(sys.argv[1:])]
+        return DiffeoCLI(ImageClassifier, ImageDataModule, **options)
+    with warnings.catch_warnings():  # `args` is the whole command line here, whatever sys.argv holds
+        warnings.filterwarnings("ignore", message="LightningCLI's args parameter")
+        return DiffeoCLI(ImageClassifier, ImageDataModule, args=_expand_data_names(list(args)), **options)
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    """Entry point of the ``lightning-diffeo`` console script."""
-    argv = list(sys.argv[1:] if argv is None else argv)
-    if argv and argv[0] == "probe":
-        probe_main(argv[1:])
+    """Entry point of the ``lightning-diffeo`` console script (``argv``: None for ``sys.argv``)."""
+    words = list(sys.argv[1:] if argv is None else argv)
+    if words and words[0] == "probe":
+        probe_main(words[1:])
         return
-    program, sys.argv = sys.argv, sys.argv[:1]  # the arguments go through `args` only
     try:
-        build_cli(argv)
+        build_cli(None if argv is None else words)
     except (ValueError, FileNotFoundError) as error:
         _fail(error)
     except Exception as error:
         if not _is_checkpoint_read_error(error):
             raise
+        first_line = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
         _fail(ValueError(f"could not read the checkpoint given to --ckpt_path: it is corrupt, truncated or not a "
-                         f"Lightning checkpoint ({str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__})"))
-    finally:
-        sys.argv = program
+                         f"Lightning checkpoint ({first_line})"))
 
 
 if __name__ == "__main__":

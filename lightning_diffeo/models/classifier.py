@@ -118,8 +118,9 @@ class ImageClassifier(LightningModule):
         loss = F.cross_entropy(logits, y)
         metric(logits.detach(), y)
         batch_size = x.shape[0]
+        # sync_dist: the epoch mean over every DDP rank (one reduction per epoch, a no-op on one device)
         self.log(f"{stage}/loss", loss.detach(), on_step=False, on_epoch=True, batch_size=batch_size,
-                 prog_bar=stage != "train")
+                 prog_bar=stage != "train", sync_dist=True)
         self.log(f"{stage}/acc", metric, on_step=False, on_epoch=True, batch_size=batch_size,
                  prog_bar=stage != "train")
         return loss
