@@ -127,3 +127,11 @@ def test_corrupt_and_foreign_checkpoints(tmp_path):
     torch.save({"state_dict": {"net.weight": torch.zeros(2)}, "hyper_parameters": {}, "epoch": 0}, foreign)
     out = run(["probe", "--ckpt_path", str(foreign)], cwd=tmp_path, check=False)
     assert out.returncode == 2 and "was not written by lightning_diffeo.models" in out.stderr
+
+
+def test_fit_under_ddp_on_two_cpu_processes(tmp_path):
+    # The launcher starts the second process with sys.argv: the expanded command line must be there.
+    run(["fit", "--config", str(ROOT / "configs" / "quickstart.yaml"), *SMALL, "--data", "digits",
+         "--trainer.strategy", "ddp", "--trainer.devices", "2"], cwd=tmp_path)
+    report = json.loads((tmp_path / "runs" / "quickstart" / "version_0" / "stability.json").read_text())
+    assert set(report["stages"]) == {"init", "best"}
