@@ -27,6 +27,11 @@ from lightning_diffeo.models import ImageClassifier
 __all__ = ["DiffeoCLI", "build_cli", "main", "probe_main"]
 
 _TRACEBACK_ENV = "LIGHTNING_DIFFEO_TRACEBACK"
+_DESCRIPTION = (
+    "Train image classifiers and measure their relative stability to diffeomorphisms R_f = D_f / G_f "
+    "per layer. Subcommands: fit, validate, test, predict (LightningCLI), and probe, which measures a "
+    "saved checkpoint (lightning-diffeo probe --help)."
+)
 
 
 class DiffeoCLI(LightningCLI):
@@ -201,6 +206,7 @@ def build_cli(args: Sequence[str] | None = None, run: bool = True) -> DiffeoCLI:
     with ``sys.argv``.
     """
     options = dict(
+        parser_kwargs={"description": _DESCRIPTION},
         subclass_mode_data=True,
         seed_everything_default=0,
         auto_configure_optimizers=False,
