@@ -15,7 +15,14 @@ from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.utilities import rank_zero_info, rank_zero_warn
 
 from lightning_diffeo.diffeo import INTERPOLATIONS
-from lightning_diffeo.stability import AVERAGES, StabilityResult, measure_stability, resolve_layers, work_items
+from lightning_diffeo.stability import (
+    AVERAGES,
+    StabilityResult,
+    check_positive_int,
+    measure_stability,
+    resolve_layers,
+    work_items,
+)
 
 from .report import comparison_table, metric_dict, write_report
 
@@ -203,9 +210,7 @@ class StabilityCallback(Callback):
         if self.interpolation not in INTERPOLATIONS:
             raise ValueError(f"interpolation must be one of {INTERPOLATIONS}, got {self.interpolation!r}")
         for name in ("batch_size", "diffeos_per_image"):
-            value = getattr(self, name)
-            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-                raise ValueError(f"{name} must be a positive integer, got {value!r}")
+            check_positive_int(name, getattr(self, name))
 
     def _record(self, trainer: Trainer, stage: str, result: StabilityResult) -> None:
         result.metadata.update({

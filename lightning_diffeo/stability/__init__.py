@@ -14,7 +14,7 @@ from lightning_diffeo.stability.estimators import (
     stability_from_features,
 )
 from lightning_diffeo.stability.measure import SWEEP_POINTS, measure_stability, sweep_temperatures, work_items
-from lightning_diffeo.stability.modes import MODES, eval_mode, init_mode, model_mode
+from lightning_diffeo.stability.modes import MODES, check_mode, check_positive_int, eval_mode, init_mode, model_mode
 from lightning_diffeo.stability.noise_sweep import measure_noise_stability
 from lightning_diffeo.stability.perturb import Perturbations, matched_noise, perturb, reference_images, scaled_noise
 from lightning_diffeo.stability.result import QUANTITIES, StabilityResult
@@ -29,6 +29,8 @@ __all__ = [
     "NumeratorAccumulator",
     "Perturbations",
     "StabilityResult",
+    "check_mode",
+    "check_positive_int",
     "eval_mode",
     "init_mode",
     "matched_noise",

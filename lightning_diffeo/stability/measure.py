@@ -16,7 +16,7 @@ from lightning_diffeo.diffeo import (
 )
 from lightning_diffeo.stability.capture import ActivationCapture, relative_depths, resolve_layers
 from lightning_diffeo.stability.estimators import check_average, pair_denominator, relative_stability
-from lightning_diffeo.stability.modes import MODES, model_mode
+from lightning_diffeo.stability.modes import check_mode, check_positive_int, model_mode
 from lightning_diffeo.stability.perturb import check_probe_images, perturb, reference_images
 from lightning_diffeo.stability.probe import Prober, check_model_device, new_generator
 from lightning_diffeo.stability.result import StabilityResult
@@ -155,10 +155,8 @@ def measure_stability(
     check_average(average)
     if interpolation not in INTERPOLATIONS:
         raise ValueError(f"interpolation must be one of {tuple(INTERPOLATIONS)}, got {interpolation!r}")
-    if mode not in MODES:
-        raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
-    if not isinstance(diffeos_per_image, int) or isinstance(diffeos_per_image, bool) or diffeos_per_image < 1:
-        raise ValueError(f"diffeos_per_image must be a positive integer, got {diffeos_per_image!r}")
+    check_mode(mode)
+    check_positive_int("diffeos_per_image", diffeos_per_image)
     names = resolve_layers(model, layers)
     depths = dict(zip(names, relative_depths(names)))
     count, channels, size = images.shape[0], images.shape[1], images.shape[-1]

@@ -14,9 +14,23 @@ import torch
 from torch import nn
 from torch.nn.modules.batchnorm import _BatchNorm
 
-__all__ = ["MODES", "eval_mode", "init_mode", "model_mode"]
+__all__ = ["MODES", "check_mode", "check_positive_int", "eval_mode", "init_mode", "model_mode"]
 
 MODES = ("eval", "init")
+
+
+def check_mode(mode: str) -> str:
+    """Return ``mode`` if it is ``"eval"`` or ``"init"``, else raise ValueError."""
+    if mode not in MODES:
+        raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
+    return mode
+
+
+def check_positive_int(name: str, value: object) -> int:
+    """Return ``value`` if it is an int >= 1 (not a bool), else raise ValueError naming ``name``."""
+    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+        raise ValueError(f"{name} must be a positive integer, got {value!r}")
+    return value
 
 
 def _check_module(model: object) -> nn.Module:

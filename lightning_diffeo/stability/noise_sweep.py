@@ -12,7 +12,7 @@ from torch import nn
 from lightning_diffeo.stability.capture import ActivationCapture, relative_depths, resolve_layers
 from lightning_diffeo.stability.estimators import check_average, pair_denominator
 from lightning_diffeo.stability.measure import _progress
-from lightning_diffeo.stability.modes import MODES, model_mode
+from lightning_diffeo.stability.modes import check_mode, check_positive_int, model_mode
 from lightning_diffeo.stability.perturb import check_probe_images, scaled_noise
 from lightning_diffeo.stability.probe import Prober, check_model_device, new_generator
 from lightning_diffeo.stability.result import StabilityResult
@@ -64,10 +64,8 @@ def measure_noise_stability(
     images = check_probe_images(images)
     check_model_device(model, images)
     check_average(average)
-    if mode not in MODES:
-        raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
-    if not isinstance(noise_per_image, int) or isinstance(noise_per_image, bool) or noise_per_image < 1:
-        raise ValueError(f"noise_per_image must be a positive integer, got {noise_per_image!r}")
+    check_mode(mode)
+    check_positive_int("noise_per_image", noise_per_image)
     norms = [float(noise_norms)] if isinstance(noise_norms, (int, float)) else [float(v) for v in noise_norms]
     if not norms or any(not math.isfinite(v) or v <= 0 for v in norms):
         raise ValueError(f"noise_norms must be positive and finite, got {norms}")
