@@ -203,3 +203,16 @@ def test_download_file_replaces_nothing_on_failure(tmp_path, server):
     good = calculate_md5(www / "a.bin")
     assert download_file(f"{url}/a.bin", destination, good.upper()) == destination
     assert destination.read_bytes() == b"new content"
+
+
+def test_file_url_checksum_and_missing_file(tmp_path):
+    source = tmp_path / "src.bin"
+    source.write_bytes(b"payload")
+    destination = tmp_path / "out" / "copy.bin"
+    with pytest.raises(ValueError, match=r"^checksum mismatch for 'file://.*src\.bin': expected MD5 0{32}, got "):
+        download_file(source.as_uri(), destination, "0" * 32)
+    assert not destination.exists()
+    with pytest.raises(ValueError, match=r"^could not download 'file://.*absent\.bin' to "):
+        download_file((tmp_path / "absent.bin").as_uri(), destination, "0" * 32)
+    assert download_file(source.as_uri(), destination, calculate_md5(source)).read_bytes() == b"payload"
+    assert sorted(p.name for p in destination.parent.iterdir()) == ["copy.bin"]
