@@ -97,7 +97,7 @@ class MNISTDataModule(ImageDataModule):
 
     def search_dirs(self) -> list[Path]:
         """Folders searched for the IDX files, in order: ``<data_dir>/<folder>/raw``, then the system ones."""
-        return [self._download_dir(), *self.system_data_dirs]
+        return [self._download_dir(), *(Path(folder) for folder in self.system_data_dirs)]
 
     @staticmethod
     def _find(folder: Path, stem: str) -> Path | None:

@@ -48,7 +48,7 @@ def _labels(dm) -> torch.Tensor:
 
 def test_reads_the_system_folder_when_data_dir_has_nothing(tmp_path, monkeypatch, capture_info):
     system, arrays = _debian_folder(tmp_path)
-    monkeypatch.setattr(FashionMNISTDataModule, "system_data_dirs", (tmp_path / "absent", system))
+    monkeypatch.setattr(FashionMNISTDataModule, "system_data_dirs", (str(tmp_path / "absent"), system))  # str or Path
     resources = FashionMNISTDataModule.resources
     recompressed = calculate_md5(system / "train-images-idx3-ubyte.gz")
     assert recompressed not in {resource.md5 for resource in resources}
