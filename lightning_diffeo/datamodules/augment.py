@@ -11,8 +11,16 @@ from typing import Any
 
 import torch
 from torch import Tensor, nn
+from torchvision.transforms.v2 import functional as TF
 
-__all__ = ["random_crop", "random_horizontal_flip", "normalize", "check_diffeo_options", "BatchTransform"]
+__all__ = [
+    "random_crop",
+    "random_horizontal_flip",
+    "normalize",
+    "to_unit_float",
+    "check_diffeo_options",
+    "BatchTransform",
+]
 
 
 def random_crop(images: Tensor, padding: int = 4, generator: torch.Generator | None = None) -> Tensor:
@@ -46,14 +54,23 @@ def random_horizontal_flip(images: Tensor, p: float = 0.5, generator: torch.Gene
     return torch.where(flip.to(images.device)[:, None, None, None], images.flip(-1), images)
 
 
+def to_unit_float(images: Tensor) -> Tensor:
+    """The working dtype of the datamodules: float32 in [0, 1].
+
+    uint8 ``[..., C, H, W]`` in 0..255 is scaled by 1/255 (torchvision's
+    ``to_dtype(scale=True)``); floating images are assumed in [0, 1] already and only cast.
+    """
+    return TF.to_dtype(images, torch.float32, scale=True)
+
+
 def normalize(images: Tensor, mean: Sequence[float] | None, std: Sequence[float] | None) -> Tensor:
-    """``(images - mean) / std`` per channel of ``[..., C, H, W]``; identity when ``mean`` is None."""
+    """``(images - mean) / std`` per channel of floating ``[..., C, H, W]``; identity when ``mean`` is None.
+
+    torchvision's ``v2.functional.normalize``; the input is never modified in place.
+    """
     if mean is None or std is None:
         return images
-    shape = (len(mean), 1, 1)
-    m = torch.as_tensor(mean, dtype=images.dtype, device=images.device).view(shape)
-    s = torch.as_tensor(std, dtype=images.dtype, device=images.device).view(shape)
-    return (images - m) / s
+    return TF.normalize(images, list(mean), list(std))
 
 
 def _diffeo_class() -> type[nn.Module]:
@@ -154,7 +171,7 @@ class BatchTransform:
         return self._generator
 
     def __call__(self, images: Tensor) -> Tensor:
-        x = images.float() / 255.0 if images.dtype == torch.uint8 else images.float()
+        x = to_unit_float(images)
         if self.augments:
             generator = self._get_generator()
             if self.random_crop:

@@ -11,16 +11,17 @@ import torch
 from torch import Tensor
 from torch.utils.data import DataLoader, Dataset
 
-from lightning_diffeo.datamodules.augment import BatchTransform, check_diffeo_options, normalize
+from lightning_diffeo.datamodules.augment import BatchTransform, check_diffeo_options, normalize, to_unit_float
 from lightning_diffeo.datamodules.download import Resource, fetch_resource
 from lightning_diffeo.datamodules.splits import (
-    RandomBatchSampler,
-    SequentialBatchSampler,
     derive_seed,
     epoch_repeats,
     make_generator,
+    random_batches,
+    sequential_batches,
     split_indices,
 )
+from lightning_diffeo.validation import check_bool, check_int, check_positive_int
 
 __all__ = ["ImageDataModule", "TensorImageDataset", "PROBE_SIZE", "PROBE_SEED", "DEFAULT_MAX_EPOCHS"]
 
@@ -32,11 +33,6 @@ PROBE_SEED = 0
 """Default seed of the probe set: the same images for every run, whatever its ``seed``."""
 DEFAULT_MAX_EPOCHS = 250
 """Epochs assumed by ``constant_steps`` when no Trainer is attached (the paper's 250)."""
-
-
-def to_unit_float(images: Tensor) -> Tensor:
-    """uint8 ``[..., C, n, n]`` in 0..255 -> float32 in [0, 1]; float input is cast to float32."""
-    return images.float() / 255.0 if images.dtype == torch.uint8 else images.float()
 
 
 class TensorImageDataset(Dataset):
@@ -66,18 +62,6 @@ class TensorImageDataset(Dataset):
             images, labels = self.__getitem__(idx[None])
             return images[0], labels[0]
         return self.transform(self.images[idx]), self.labels[idx]
-
-
-def _check_bool(name: str, value: Any) -> None:
-    if not isinstance(value, bool):
-        raise TypeError(f"{name} must be a bool, got {value!r} ({type(value).__name__})")
-
-
-def _check_int(name: str, value: Any, minimum: int) -> None:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise TypeError(f"{name} must be an int, got {value!r} ({type(value).__name__})")
-    if value < minimum:
-        raise ValueError(f"{name} must be at least {minimum}, got {value}")
 
 
 class ImageDataModule(L.LightningDataModule):
@@ -138,16 +122,16 @@ class ImageDataModule(L.LightningDataModule):
         constant_steps: bool = False,
     ) -> None:
         super().__init__()
-        _check_int("batch_size", batch_size, 1)
-        _check_int("num_workers", num_workers, 0)
-        _check_int("seed", seed, 0)
+        check_positive_int("batch_size", batch_size)
+        check_int("num_workers", num_workers, minimum=0)
+        check_int("seed", seed, minimum=0)
         for option, value in (("train_size", train_size), ("val_size", val_size)):
             if value is not None:
-                _check_int(option, value, 1)
+                check_positive_int(option, value)
         for option, value in (("random_crop", random_crop), ("horizontal_flip", horizontal_flip),
                               ("normalize", normalize), ("download", download),
                               ("constant_steps", constant_steps)):
-            _check_bool(option, value)
+            check_bool(option, value)
         if horizontal_flip and not self.allows_horizontal_flip:
             raise ValueError(
                 f"horizontal_flip is not offered for {type(self).__name__}: a mirrored digit is not the "
@@ -190,6 +174,10 @@ class ImageDataModule(L.LightningDataModule):
         return self.mean, self.std
 
     # ---- data on disk --------------------------------------------------------------
+    def _also_looked(self) -> str:
+        """Other places searched for the data, for the not-found message (" Also looked in ...")."""
+        return ""
+
     def _check_present(self) -> None:
         missing = self._missing_files()
         if not missing:
@@ -197,7 +185,7 @@ class ImageDataModule(L.LightningDataModule):
         shown = ", ".join(str(path) for path in missing[:4]) + (" ..." if len(missing) > 4 else "")
         source = ", ".join(resource.url for resource in self.resources) or "its official site"
         raise ValueError(
-            f"{type(self).__name__}: data not found, missing {shown}. Pass download=True "
+            f"{type(self).__name__}: data not found, missing {shown}.{self._also_looked()} Pass download=True "
             f"(`--data.download true` on the command line) to fetch it from {source} into "
             f"{str(self._download_dir())!r}, or download it yourself and place the files there."
         )
@@ -287,7 +275,7 @@ class ImageDataModule(L.LightningDataModule):
         if self.train_indices is None:
             self.setup("fit")
         dataset = self._dataset("train", self.train_indices, self.train_transform())
-        sampler = RandomBatchSampler(
+        sampler = random_batches(
             len(dataset), self.batch_size, self.train_samples_per_epoch(),
             generator=make_generator(self.seed, "shuffle"),
         )
@@ -298,12 +286,12 @@ class ImageDataModule(L.LightningDataModule):
         if self.val_indices is None:
             self.setup("fit")
         dataset = self._dataset("train", self.val_indices, self._eval_transform("train"))
-        return self._loader(dataset, SequentialBatchSampler(len(dataset), self.batch_size), "val")
+        return self._loader(dataset, sequential_batches(len(dataset), self.batch_size), "val")
 
     def test_dataloader(self) -> DataLoader:
         """The whole official test split in order, no augmentation."""
         dataset = self._dataset("test", None, self._eval_transform("test"))
-        return self._loader(dataset, SequentialBatchSampler(len(dataset), self.batch_size), "test")
+        return self._loader(dataset, sequential_batches(len(dataset), self.batch_size), "test")
 
     def predict_dataloader(self) -> DataLoader:
         """Same as ``test_dataloader``."""
@@ -326,7 +314,7 @@ class ImageDataModule(L.LightningDataModule):
         Returns:
             ``(images [size, C, n, n] float32 in [0, 1], labels [size] int64)``.
         """
-        _check_int("size", size, 1)
+        check_positive_int("size", size)
         images, labels = self._split_arrays("test")
         available = len(labels)
         if size > available:

@@ -9,6 +9,7 @@ from torch import Tensor
 
 from lightning_diffeo.datamodules.base import ImageDataModule, Split
 from lightning_diffeo.datamodules.splits import make_generator
+from lightning_diffeo.validation import check_positive_int
 
 __all__ = ["DigitsDataModule", "DIGITS_TEST_SIZE", "DIGITS_TEST_SEED"]
 
@@ -61,9 +62,7 @@ class DigitsDataModule(ImageDataModule):
     allows_horizontal_flip: ClassVar[bool] = False
 
     def __init__(self, *args: Any, image_size: int = 28, **kwargs: Any) -> None:
-        if isinstance(image_size, bool) or not isinstance(image_size, int) or image_size < 1:
-            raise ValueError(f"image_size must be a positive int (pixels), got {image_size!r}")
-        self.image_size = image_size
+        self.image_size = check_positive_int("image_size", image_size)
         super().__init__(*args, **kwargs)
 
     def _load_split(self, split: Split) -> tuple[Tensor, Tensor]:

@@ -1,4 +1,9 @@
-"""MNIST and FashionMNIST from their raw IDX files (gzipped or not)."""
+"""MNIST and FashionMNIST from their raw IDX files (gzipped or not).
+
+The files are searched in ``<data_dir>/<folder>/raw`` first, then in the system dataset
+folders (Debian's ``dataset-fashion-mnist`` package installs FashionMNIST in
+``/usr/share/datasets/fashion-mnist``). The first folder holding all four files is read.
+"""
 
 from __future__ import annotations
 
@@ -9,6 +14,7 @@ from typing import ClassVar
 
 import numpy as np
 import torch
+from lightning.pytorch.utilities import rank_zero_info
 from torch import Tensor
 
 from lightning_diffeo.datamodules.base import ImageDataModule, Split
@@ -60,11 +66,18 @@ class MNISTDataModule(ImageDataModule):
     """MNIST: 28x28 grey handwritten digits, 60000 training and 10000 test images, 10 classes.
 
     Reads ``<data_dir>/MNIST/raw/{train,t10k}-{images-idx3,labels-idx1}-ubyte[.gz]``
-    (torchvision's layout). No normalisation (as the authors); no horizontal flip.
+    (torchvision's layout), else the same file names in a folder of
+    ``system_data_dirs`` (``/usr/share/datasets/mnist``). No normalisation (as the
+    authors); no horizontal flip.
     """
 
     name: ClassVar[str] = "mnist"
     folder: ClassVar[str] = "MNIST"
+    system_data_dirs: ClassVar[tuple[Path, ...]] = (Path("/usr/share/datasets/mnist"),)
+    """Folders searched, in order, after ``<data_dir>/<folder>/raw``."""
+    system_package: ClassVar[str | None] = None
+    """Debian package that installs the files in ``system_data_dirs``, if any."""
+    _source: Path | None = None
     num_channels: ClassVar[int] = 1
     num_classes: ClassVar[int] = 10
     image_size: int = 28
@@ -82,18 +95,44 @@ class MNISTDataModule(ImageDataModule):
     def _download_dir(self) -> Path:
         return self.data_dir / self.folder / "raw"
 
-    def _find(self, stem: str) -> Path | None:
-        for candidate in (self._download_dir() / stem, self._download_dir() / f"{stem}.gz"):
+    def search_dirs(self) -> list[Path]:
+        """Folders searched for the IDX files, in order: ``<data_dir>/<folder>/raw``, then the system ones."""
+        return [self._download_dir(), *(Path(folder) for folder in self.system_data_dirs)]
+
+    @staticmethod
+    def _find(folder: Path, stem: str) -> Path | None:
+        for candidate in (folder / stem, folder / f"{stem}.gz"):
             if candidate.is_file():
                 return candidate
         return None
 
-    def _missing_files(self) -> list[Path]:
+    @staticmethod
+    def _missing_in(folder: Path) -> list[Path]:
         stems = [stem for pair in _FILES.values() for stem in pair]
-        return [self._download_dir() / f"{stem}[.gz]" for stem in stems if self._find(stem) is None]
+        return [folder / f"{stem}[.gz]" for stem in stems if MNISTDataModule._find(folder, stem) is None]
+
+    def source_dir(self) -> Path | None:
+        """The first folder of ``search_dirs()`` holding all four files, or None."""
+        return next((folder for folder in self.search_dirs() if not self._missing_in(folder)), None)
+
+    def _missing_files(self) -> list[Path]:
+        return [] if self.source_dir() is not None else self._missing_in(self._download_dir())
+
+    def _also_looked(self) -> str:
+        others = ", ".join(repr(str(folder)) for folder in self.system_data_dirs)
+        if not others:
+            return ""
+        install = f" (install it with `sudo apt-get install {self.system_package}`)" if self.system_package else ""
+        return f" Also looked in {others}{install}."
 
     def _load_split(self, split: Split) -> tuple[Tensor, Tensor]:
-        image_path, label_path = (self._find(stem) for stem in _FILES[split])
+        source = self.source_dir()
+        if source is None:
+            self._check_present()
+        if source != self._source:
+            rank_zero_info(f"{type(self).__name__}: reading the IDX files in {str(source)!r}")
+            self._source = source
+        image_path, label_path = (self._find(source, stem) for stem in _FILES[split])
         images, labels = read_idx(image_path), read_idx(label_path)
         if images.ndim != 3 or images.dtype != np.uint8:
             raise ValueError(f"{str(image_path)!r}: expected uint8 images [N, 28, 28], got {images.dtype} {images.shape}")
@@ -109,12 +148,18 @@ class MNISTDataModule(ImageDataModule):
 class FashionMNISTDataModule(MNISTDataModule):
     """FashionMNIST: 28x28 grey clothing images, 60000 training and 10000 test, 10 classes.
 
-    Reads ``<data_dir>/FashionMNIST/raw/`` (same IDX files as MNIST). Normalised with
-    mean 0.5, std 0.5 (the authors'); horizontal flips allowed.
+    Reads ``<data_dir>/FashionMNIST/raw/`` (same IDX files as MNIST), else Debian's
+    ``/usr/share/datasets/fashion-mnist`` (``sudo apt-get install dataset-fashion-mnist``).
+    Debian's ``.gz`` files are recompressed, so their checksums differ from the upstream
+    downloads'; files already on disk are never checked against the download checksums,
+    only their decompressed size and IDX header (``read_idx``). Normalised with mean 0.5,
+    std 0.5 (the authors'); horizontal flips allowed.
     """
 
     name: ClassVar[str] = "fashionmnist"
     folder: ClassVar[str] = "FashionMNIST"
+    system_data_dirs: ClassVar[tuple[Path, ...]] = (Path("/usr/share/datasets/fashion-mnist"),)
+    system_package: ClassVar[str | None] = "dataset-fashion-mnist"
     default_mean: ClassVar[tuple[float, ...] | None] = (0.5,)
     default_std: ClassVar[tuple[float, ...] | None] = (0.5,)
     allows_horizontal_flip: ClassVar[bool] = True

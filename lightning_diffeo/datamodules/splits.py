@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import hashlib
-import math
-from collections.abc import Iterator
 
 import torch
-from torch.utils.data import Sampler
+from torch.utils.data import BatchSampler, RandomSampler, SequentialSampler
+
+from lightning_diffeo.validation import check_int
 
 __all__ = [
     "MAX_RESCALED_EPOCHS",
@@ -15,8 +15,8 @@ __all__ = [
     "make_generator",
     "split_indices",
     "epoch_repeats",
-    "RandomBatchSampler",
-    "SequentialBatchSampler",
+    "random_batches",
+    "sequential_batches",
 ]
 
 MAX_RESCALED_EPOCHS = 5000
@@ -36,15 +36,6 @@ def derive_seed(seed: int, tag: str) -> int:
 def make_generator(seed: int, tag: str) -> torch.Generator:
     """A CPU ``torch.Generator`` seeded with ``derive_seed(seed, tag)``."""
     return torch.Generator().manual_seed(derive_seed(seed, tag))
-
-
-def _check_size(name: str, value: int | None) -> None:
-    if value is None:
-        return
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise TypeError(f"{name} must be an int or None, got {value!r} ({type(value).__name__})")
-    if value <= 0:
-        raise ValueError(f"{name} must be a positive number of images, got {value}")
 
 
 def split_indices(
@@ -68,8 +59,10 @@ def split_indices(
     Raises:
         ValueError: A size is non-positive or the sizes do not fit in ``num_available``.
     """
-    _check_size("train_size", train_size)
-    _check_size("val_size", val_size)
+    num_available = check_int("num_available", num_available, minimum=1)
+    if train_size is not None:
+        train_size = check_int("train_size", train_size, minimum=1)
+    val_size = check_int("val_size", val_size, minimum=1)
     if val_size >= num_available:
         raise ValueError(
             f"val_size={val_size} leaves no training images: the training split has {num_available} images"
@@ -100,41 +93,21 @@ def epoch_repeats(train_size: int, p_max: int, max_epochs: int | None) -> float:
     return max(1.0, repeats)
 
 
-class RandomBatchSampler(Sampler[list[int]]):
+def random_batches(
+    num_items: int, batch_size: int, num_samples: int | None = None, generator: torch.Generator | None = None
+) -> BatchSampler:
     """Batches of shuffled indices, ``num_samples`` indices per epoch.
 
-    The indices are concatenated random permutations of ``range(num_items)`` cut at
-    ``num_samples``: every item is seen ``num_samples / num_items`` times per epoch up
-    to one. Yields lists of indices so that the dataset gathers a whole batch at once.
+    A ``RandomSampler`` without replacement, whose ``num_samples`` beyond ``num_items``
+    are concatenated random permutations of ``range(num_items)`` (every item is seen
+    ``num_samples / num_items`` times per epoch up to one), cut into batches by a
+    ``BatchSampler``: the dataset gathers a whole batch at once. Each epoch continues
+    the stream of ``generator``.
     """
-
-    def __init__(
-        self, num_items: int, batch_size: int, num_samples: int | None = None,
-        generator: torch.Generator | None = None,
-    ) -> None:
-        self.num_items = num_items
-        self.batch_size = batch_size
-        self.num_samples = num_items if num_samples is None else num_samples
-        self.generator = generator
-
-    def __len__(self) -> int:
-        return math.ceil(self.num_samples / self.batch_size)
-
-    def __iter__(self) -> Iterator[list[int]]:
-        passes = math.ceil(self.num_samples / self.num_items)
-        order = torch.cat([torch.randperm(self.num_items, generator=self.generator) for _ in range(passes)])
-        yield from (chunk.tolist() for chunk in order[: self.num_samples].split(self.batch_size))
+    sampler = RandomSampler(range(num_items), replacement=False, num_samples=num_samples, generator=generator)
+    return BatchSampler(sampler, batch_size, drop_last=False)
 
 
-class SequentialBatchSampler(Sampler[list[int]]):
+def sequential_batches(num_items: int, batch_size: int) -> BatchSampler:
     """Batches of ``range(num_items)`` in order (evaluation)."""
-
-    def __init__(self, num_items: int, batch_size: int) -> None:
-        self.num_items = num_items
-        self.batch_size = batch_size
-
-    def __len__(self) -> int:
-        return math.ceil(self.num_items / self.batch_size)
-
-    def __iter__(self) -> Iterator[list[int]]:
-        yield from (chunk.tolist() for chunk in torch.arange(self.num_items).split(self.batch_size))
+    return BatchSampler(SequentialSampler(range(num_items)), batch_size, drop_last=False)

@@ -12,6 +12,7 @@ from torch import Tensor
 
 from lightning_diffeo.datamodules.base import ImageDataModule, Split
 from lightning_diffeo.datamodules.download import Resource
+from lightning_diffeo.validation import check_bool
 
 __all__ = ["read_svhn_mat", "SVHNDataModule"]
 
@@ -81,9 +82,7 @@ class SVHNDataModule(ImageDataModule):
 
     def __init__(self, *args: Any, authors_test_constants: bool = False, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        if not isinstance(authors_test_constants, bool):
-            raise TypeError(f"authors_test_constants must be a bool, got {authors_test_constants!r}")
-        self.authors_test_constants = authors_test_constants
+        self.authors_test_constants = check_bool("authors_test_constants", authors_test_constants)
 
     def _normalization(self, split: Split) -> tuple[tuple[float, ...] | None, tuple[float, ...] | None]:
         if split == "test" and self.normalize and self.authors_test_constants:

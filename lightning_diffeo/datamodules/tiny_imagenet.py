@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import os
-import tempfile
 import zipfile
 from pathlib import Path
 from typing import ClassVar
@@ -15,6 +13,7 @@ from PIL import Image, UnidentifiedImageError
 from torch import Tensor
 from tqdm.auto import tqdm
 
+from lightning_diffeo._atomic import atomic_write
 from lightning_diffeo.datamodules.base import ImageDataModule, Split
 from lightning_diffeo.datamodules.download import Resource
 
@@ -94,15 +93,13 @@ def build_tiny_imagenet_cache(root: str | Path, cache: str | Path, size: int = 3
     wnids, train, test = _index(root)
     train_images, train_labels = _decode(train, size, "Tiny ImageNet train -> 32x32")
     test_images, test_labels = _decode(test, size, "Tiny ImageNet val -> 32x32")
-    handle, tmp_name = tempfile.mkstemp(dir=cache.parent, prefix=f".{cache.name}.", suffix=".part")
-    try:
-        with os.fdopen(handle, "wb") as out:
+
+    def write(temporary: Path) -> None:
+        with open(temporary, "wb") as out:  # a file object: np.savez would append .npz to a name
             np.savez(out, train_images=train_images, train_labels=train_labels, test_images=test_images,
                      test_labels=test_labels, wnids=np.array(wnids), fingerprint=np.array(fingerprint))
-        os.replace(tmp_name, cache)
-    finally:
-        if os.path.exists(tmp_name):
-            os.remove(tmp_name)
+
+    atomic_write(cache, write)
 
 
 class TinyImageNet32DataModule(ImageDataModule):

@@ -1,8 +1,15 @@
-"""Validation helpers shared by the diffeo modules: clear errors for bad input."""
+"""Domain checks of the diffeo modules, on top of ``lightning_diffeo.validation``.
+
+Every check takes ``(name, value)`` like the shared helpers. Temperatures and cutoffs may be
+Python numbers or tensors (one value per image); numbers go through
+``validation.check_number``, tensors are checked element-wise with the same message.
+"""
 
 from __future__ import annotations
 
 import torch
+
+from lightning_diffeo.validation import check_choice, check_number
 
 __all__ = [
     "check_cutoff",
@@ -16,7 +23,7 @@ __all__ = [
 INTERPOLATIONS: tuple[str, ...] = ("bilinear", "gaussian", "nearest")
 
 
-def check_images(images: torch.Tensor, name: str = "images") -> int:
+def check_images(name: str, images: torch.Tensor) -> int:
     """Check a batch of square floating images ``[..., C, n, n]`` and return n."""
     if not isinstance(images, torch.Tensor):
         raise TypeError(f"{name} must be a torch.Tensor of shape [..., C, n, n], got {type(images).__name__}")
@@ -40,40 +47,53 @@ def check_images(images: torch.Tensor, name: str = "images") -> int:
     return int(height)
 
 
-def check_temperature(temperature: float | torch.Tensor, name: str = "temperature") -> None:
-    """Temperatures must be finite and non-negative (scalar or tensor)."""
-    values = torch.as_tensor(temperature, dtype=torch.float64)
-    if not bool(torch.isfinite(values).all()):
-        raise ValueError(f"{name} must be finite, got {_show(temperature)}")
-    if bool((values < 0).any()):
-        raise ValueError(f"{name} must be >= 0, got {_show(temperature)}")
+def check_temperature(name: str, temperature: float | torch.Tensor) -> None:
+    """Temperatures must be finite and >= 0 (a number or a tensor of them)."""
+    _check_bound(name, temperature, minimum=0.0, exclusive=False, what="a finite number >= 0")
 
 
-def check_cutoff(cutoff: float | torch.Tensor, name: str = "cutoff") -> None:
+def check_cutoff(name: str, cutoff: float | torch.Tensor) -> None:
     """A mode count needs c >= 1 (the mode (1, 1) is kept from c = 1 on)."""
-    values = torch.as_tensor(cutoff, dtype=torch.float64)
-    if not bool(torch.isfinite(values).all()) or bool((values < 1).any()):
-        raise ValueError(f"{name} must be a finite number >= 1, got {_show(cutoff)}")
+    _check_bound(name, cutoff, minimum=1.0, exclusive=False, what="a finite number >= 1")
 
 
-def check_log_cutoff(cutoff: float | torch.Tensor, name: str = "cutoff") -> None:
+def check_log_cutoff(name: str, cutoff: float | torch.Tensor) -> None:
     """Formulas with ln c (typical displacement, allowed temperatures) need c > 1."""
-    values = torch.as_tensor(cutoff, dtype=torch.float64)
-    if not bool(torch.isfinite(values).all()) or bool((values <= 1).any()):
-        raise ValueError(
-            f"{name} must be > 1 here because the formula uses ln({name}), got {_show(cutoff)}; "
-            "for c = 1 give an explicit temperature instead of a typical displacement"
-        )
+    _check_bound(
+        name, cutoff, minimum=1.0, exclusive=True,
+        what=f"a finite number > 1 here because the formula uses ln({name})",
+        hint="; for c = 1 give an explicit temperature instead of a typical displacement",
+    )
 
 
-def check_interpolation(interpolation: str) -> str:
-    """Return the interpolation name if known, else raise listing the known ones."""
-    if interpolation not in INTERPOLATIONS:
-        raise ValueError(f"unknown interpolation {interpolation!r}; expected one of {', '.join(INTERPOLATIONS)}")
-    return interpolation
+def check_interpolation(name: str, interpolation: str) -> str:
+    """Return the interpolation name if it is one of ``INTERPOLATIONS``, else raise."""
+    return check_choice(name, interpolation, INTERPOLATIONS)
 
 
-def _show(value: float | torch.Tensor) -> str:
-    if isinstance(value, torch.Tensor) and value.numel() > 1:
-        return f"a tensor with min {value.min().item():g} and max {value.max().item():g}"
-    return repr(float(value)) if isinstance(value, torch.Tensor) else repr(value)
+def _check_bound(
+    name: str, value: float | torch.Tensor, minimum: float, exclusive: bool, what: str, hint: str = ""
+) -> None:
+    if not isinstance(value, torch.Tensor) or value.numel() == 1:
+        try:
+            if exclusive:
+                check_number(name, value, exclusive_minimum=minimum)
+            else:
+                check_number(name, value, minimum=minimum)
+        except (TypeError, ValueError) as error:
+            raise type(error)(f"{name} must be {what}, got {_show(value)}{hint}") from None
+        return
+    if value.is_complex() or value.dtype == torch.bool:
+        raise TypeError(f"{name} must be {what}, got a tensor of dtype {value.dtype}")
+    values = value.detach().to(torch.float64)
+    bad = ~torch.isfinite(values) | ((values <= minimum) if exclusive else (values < minimum))
+    if bool(bad.any()):
+        raise ValueError(f"{name} must be {what}, got {_show(value)}{hint}")
+
+
+def _show(value: object) -> str:
+    if isinstance(value, torch.Tensor):
+        if value.numel() > 1:
+            return f"a tensor with min {value.min().item():g} and max {value.max().item():g}"
+        return repr(value.item())
+    return repr(value)

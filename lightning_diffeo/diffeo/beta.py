@@ -4,13 +4,18 @@ from __future__ import annotations
 
 import torch
 
+from lightning_diffeo.validation import check_int, check_number
+
 __all__ = ["sample_beta", "sample_gamma"]
 
 
 def sample_gamma(alpha: float, size: int, generator: torch.Generator | None = None) -> torch.Tensor:
-    """Gamma(alpha, 1) draws ``[size]`` in float64 (Marsaglia-Tsang, vectorised rejection)."""
-    if not alpha > 0:
-        raise ValueError(f"Gamma shape must be > 0, got {alpha!r}")
+    """Gamma(alpha, 1) draws ``[size]`` in float64 (Marsaglia-Tsang, vectorised rejection).
+
+    For alpha < 1 it draws Gamma(alpha + 1) and multiplies by U^(1/alpha), U uniform on (0, 1).
+    """
+    alpha = check_number("alpha", alpha, exclusive_minimum=0)
+    size = check_int("size", size, minimum=0)
     device = generator.device if generator is not None else torch.device("cpu")
     boost = alpha < 1  # Gamma(a) = Gamma(a + 1) * U^(1/a) for a < 1
     shape = alpha + 1 if boost else alpha
@@ -33,6 +38,7 @@ def sample_gamma(alpha: float, size: int, generator: torch.Generator | None = No
 
 def sample_beta(alpha: float, beta: float, size: int, generator: torch.Generator | None = None) -> torch.Tensor:
     """Beta(alpha, beta) draws ``[size]`` in float64 on the CPU, as X / (X + Y) of two Gammas."""
+    check_number("beta", beta, exclusive_minimum=0)
     x = sample_gamma(alpha, size, generator)
     y = sample_gamma(beta, size, generator)
     return x / (x + y)

@@ -55,6 +55,6 @@ def is_diffeomorphism(coefficients: torch.Tensor, n: int) -> torch.Tensor:
 
 def expected_max_distortion(temperature: float, cutoff: float) -> float:
     """Eq. 13: median over draws of max_s Xi ~ (c / 2) sqrt(pi^3 T ln c), for c > 1."""
-    check_temperature(temperature)
-    check_log_cutoff(cutoff)
+    check_temperature("temperature", temperature)
+    check_log_cutoff("cutoff", cutoff)
     return cutoff / 2.0 * math.sqrt(math.pi**3 * float(temperature) * math.log(cutoff))

@@ -67,7 +67,7 @@ def sample_coefficients(
     dtype = dtype or torch.get_default_dtype()
     if not dtype.is_floating_point:
         raise TypeError(f"dtype must be a floating dtype, got {dtype}")
-    check_temperature(temperature)
+    check_temperature("temperature", temperature)
     temperatures = _per_sample(temperature, batch_size, "temperature")
     cutoffs = _per_sample(cutoff, batch_size, "cutoff")
     mask = mode_mask(cutoffs) if batch_size else mode_mask(float(torch.as_tensor(cutoff).max()))

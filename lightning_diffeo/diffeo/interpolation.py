@@ -147,8 +147,8 @@ def remap(
     >>> bool((remap(x, torch.zeros(2, 2, 8, 8)) == x).all())
     True
     """
-    n = check_images(images)
-    check_interpolation(interpolation)
+    n = check_images("images", images)
+    check_interpolation("interpolation", interpolation)
     displacement = _check_displacement(images, displacement, n)
     leading, channels = images.shape[:-3], images.shape[-3]
     work_dtype = images.dtype if images.dtype in (torch.float32, torch.float64) else torch.float32
@@ -179,7 +179,7 @@ def gaussian_smooth(images: torch.Tensor, sigma: float = GAUSSIAN_SIGMA) -> torc
     Returns:
         Smoothed images ``[..., C, n, n]``.
     """
-    n = check_images(images)
+    n = check_images("images", images)
     if not sigma > 0:
         raise ValueError(f"sigma must be > 0 pixels, got {sigma!r}")
     work_dtype = images.dtype if images.dtype in (torch.float32, torch.float64) else torch.float32

@@ -29,7 +29,7 @@ def max_mode(cutoff: float) -> int:
     >>> max_mode(3), max_mode(1)
     (3, 1)
     """
-    check_cutoff(cutoff)
+    check_cutoff("cutoff", cutoff)
     bound = (float(cutoff) + 0.5) ** 2 - 1.0
     return max(1, math.ceil(math.sqrt(bound)) - 1) if bound > 0 else 1
 
@@ -45,7 +45,7 @@ def mode_mask(cutoff: float | torch.Tensor, size: int | None = None, device: tor
     Returns:
         Boolean mask ``[M, M]`` (``[B, M, M]`` for a tensor of cutoffs), entry ``[i-1, j-1]``.
     """
-    check_cutoff(cutoff)
+    check_cutoff("cutoff", cutoff)
     c = torch.as_tensor(cutoff, dtype=torch.float64, device=device)
     if size is None:
         size = max_mode(float(c.max()))
@@ -66,7 +66,7 @@ def mean_square_displacement(temperature: float, cutoff: float, n: int) -> float
     delta^2 = (T n^2 / 2) sum_{kept (i, j)} 1 / (i^2 + j^2), in pixels^2, averaged over the
     continuous unit square (the pixel grid's average is slightly lower).
     """
-    check_temperature(temperature)
+    check_temperature("temperature", temperature)
     return float(temperature) * n**2 / 2.0 * _inverse_square_sum(cutoff)
 
 
@@ -76,8 +76,8 @@ def typical_displacement(temperature: float, cutoff: float, n: int) -> float:
     >>> round(typical_displacement(temperature_from_displacement(1.0, 3, 32), 3, 32), 6)
     1.0
     """
-    check_temperature(temperature)
-    check_log_cutoff(cutoff)
+    check_temperature("temperature", temperature)
+    check_log_cutoff("cutoff", cutoff)
     return math.sqrt(math.pi / 4.0 * n**2 * float(temperature) * math.log(cutoff))
 
 
@@ -90,8 +90,8 @@ def temperature_from_displacement(delta: float, cutoff: float | torch.Tensor, n:
 
     ``cutoff`` may be a tensor of per-sample cutoffs; the result then has its shape.
     """
-    check_temperature(delta, name="delta")
-    check_log_cutoff(cutoff)
+    check_temperature("delta", delta)
+    check_log_cutoff("cutoff", cutoff)
     return 4.0 * float(delta) ** 2 / (math.pi * n**2 * _log(cutoff))
 
 
@@ -106,7 +106,7 @@ def temperature_range(n: int, cutoff: float | torch.Tensor) -> tuple[float, floa
     >>> t_min < t_max
     True
     """
-    check_log_cutoff(cutoff)
+    check_log_cutoff("cutoff", cutoff)
     if int(n) < 2:
         raise ValueError(f"n must be an image side of at least 2 pixels, got {n!r}")
     log_c = _log(cutoff)

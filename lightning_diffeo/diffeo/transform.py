@@ -48,8 +48,8 @@ def deform(
     >>> deform(torch.rand(16, 3, 32, 32), cutoff=3, delta=1.0, generator=g).shape
     torch.Size([16, 3, 32, 32])
     """
-    n = check_images(images)
-    check_interpolation(interpolation)
+    n = check_images("images", images)
+    check_interpolation("interpolation", interpolation)
     if (temperature is None) == (delta is None):
         raise ValueError("give exactly one of temperature and delta")
     if delta is not None:
@@ -66,8 +66,8 @@ def deform_with_coefficients(images: torch.Tensor, coefficients: torch.Tensor, i
     Bilinear and nearest go straight from the coefficients to ``grid_sample``'s sampling grid;
     Gaussian goes through the displacement field.
     """
-    n = check_images(images)
-    check_interpolation(interpolation)
+    n = check_images("images", images)
+    check_interpolation("interpolation", interpolation)
     leading, channels = images.shape[:-3], images.shape[-3]
     if coefficients.shape[0] != _batch_size(images):
         raise ValueError(f"{coefficients.shape[0]} fields for {_batch_size(images)} images")
@@ -165,11 +165,11 @@ class Diffeo(nn.Module):
             raise ValueError("give at most one of temperature and delta")
         self.temperature = self._check_temperature_option(temperature)
         if delta is not None:
-            check_temperature(delta, name="delta")
+            check_temperature("delta", delta)
         if temperature is None:  # delta or the allowed range: both need ln c
-            check_log_cutoff(min(self.cutoff) if isinstance(self.cutoff, tuple) else self.cutoff)
+            check_log_cutoff("cutoff", min(self.cutoff) if isinstance(self.cutoff, tuple) else self.cutoff)
         self.delta = delta
-        self.interpolation = check_interpolation(interpolation)
+        self.interpolation = check_interpolation("interpolation", interpolation)
         self.cutoff_beta = _check_beta(cutoff_beta, "cutoff_beta")
         self.temperature_beta = _check_beta(temperature_beta, "temperature_beta")
         self.generator = generator
@@ -182,7 +182,7 @@ class Diffeo(nn.Module):
             if len(cutoff) != 2 or any(int(c) != c for c in cutoff) or not 1 <= cutoff[0] <= cutoff[1]:
                 raise ValueError(f"a cutoff range must be two integers 1 <= c_min <= c_max, got {cutoff!r}")
             return int(cutoff[0]), int(cutoff[1])
-        check_cutoff(cutoff)
+        check_cutoff("cutoff", cutoff)
         return float(cutoff)
 
     @staticmethod
@@ -190,10 +190,10 @@ class Diffeo(nn.Module):
         if isinstance(temperature, (tuple, list)):
             if len(temperature) != 2 or not 0 <= temperature[0] <= temperature[1]:
                 raise ValueError(f"a temperature range must be two numbers 0 <= lo <= hi, got {temperature!r}")
-            check_temperature(torch.tensor([float(t) for t in temperature]))
+            check_temperature("temperature", torch.tensor([float(t) for t in temperature]))
             return float(temperature[0]), float(temperature[1])
         if temperature is not None:
-            check_temperature(temperature)
+            check_temperature("temperature", temperature)
             return float(temperature)
         return None
 
@@ -227,7 +227,7 @@ class Diffeo(nn.Module):
 
     def forward(self, images: torch.Tensor, params: DiffeoParams | None = None) -> torch.Tensor:
         """Deform ``[..., C, n, n]`` images (one field per leading index), or replay ``params``."""
-        n = check_images(images)
+        n = check_images("images", images)
         batch_size = _batch_size(images)
         if params is None:
             params = self.make_params(batch_size, n)

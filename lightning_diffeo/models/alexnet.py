@@ -5,6 +5,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from lightning_diffeo.validation import check_number
+
 from ._layers import pad_to
 from .registry import register_model
 
@@ -38,8 +40,8 @@ class AlexNet(nn.Module):
 
     def __init__(self, in_channels: int = 3, num_classes: int = 10, image_size: int = 32, dropout: float = 0.5):
         super().__init__()
-        if not 0.0 <= dropout < 1.0:
-            raise ValueError(f"dropout must be in [0, 1), got {dropout}")
+        if not check_number("dropout", dropout, minimum=0) < 1.0:
+            raise ValueError(f"dropout must be a finite number in [0, 1), got {dropout!r}")
         self.pad = pad_to(image_size, 32)
         self.stage1 = _conv(in_channels, 64, stride=2, pool=True)
         self.stage2 = _conv(64, 192, pool=True)

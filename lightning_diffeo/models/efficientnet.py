@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import os
+import pickle
 from pathlib import Path
+from typing import Any, Literal
 
 import timm
 import torch
 import torch.nn.functional as F
-from timm.models import adapt_input_conv
 from torch import nn
+
+from lightning_diffeo.validation import check_choice, check_number, check_positive_int
 
 from .registry import register_model
 
@@ -20,45 +23,46 @@ _DROP_RATES = {"efficientnet_b0": 0.2, "efficientnet_b1": 0.2, "efficientnet_b2"
 _DROP_PATH_RATE = 0.2
 
 
-def load_pretrained_weights(net: nn.Module, path: str | os.PathLike, in_channels: int) -> None:
-    """Load a timm EfficientNet state dict from a local file into ``net``, except its head.
+def load_pretrained_weights(name: str, path: str | os.PathLike, **options: Any) -> nn.Module:
+    """Build the timm model ``name`` with ImageNet weights from a local file, except its head.
 
-    The file holds a state dict (or a dict with a ``"state_dict"`` entry), read with
-    ``torch.load(weights_only=True)``; ``module.`` prefixes (DataParallel) are stripped. The
-    classifier is left at its fresh initialisation (sized for the new number of classes); the
-    stem convolution is adapted when ``in_channels`` is not 3 (timm's ``adapt_input_conv``).
+    timm loads the file (``pretrained_cfg_overlay=dict(file=path)``): a state dict, or a
+    checkpoint with a ``"state_dict"`` (or EMA) entry, read with ``weights_only=True``;
+    ``module.`` prefixes are stripped; the classifier is dropped when ``num_classes``
+    differs from ImageNet's 1000; the stem convolution is adapted when ``in_chans`` is not 3.
+    timm then loads non-strictly, so the file's keys are checked afterwards: every entry of
+    the network except the classifier must come from the file, and the file may hold
+    nothing else.
 
     Args:
-        net: a timm EfficientNet of the same variant.
+        name: timm model name, e.g. ``"efficientnet_b0"``.
         path: file with the weights.
-        in_channels: channels of ``net``'s input.
+        **options: ``timm.create_model`` options (``num_classes``, ``in_chans``, ...).
 
     Raises:
         FileNotFoundError: ``path`` is not a file.
-        RuntimeError: the weights do not fit ``net`` (missing or unexpected entries).
+        RuntimeError: the weights do not fit the network (missing or unexpected entries,
+            wrong shapes) or the file holds no state dict.
     """
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"pretrained weights file not found: {str(path)!r}")
-    state = torch.load(path, map_location="cpu", weights_only=True)
-    if isinstance(state, dict) and isinstance(state.get("state_dict"), dict):
-        state = state["state_dict"]
-    if not isinstance(state, dict):
-        raise RuntimeError(f"{str(path)!r} does not hold a state dict (got {type(state).__name__})")
-    state = {k.removeprefix("module."): v for k, v in state.items()}
-    head = net.pretrained_cfg.get("classifier", "classifier")
-    state = {k: v for k, v in state.items() if not k.startswith(head + ".")}
-    stem = net.pretrained_cfg.get("first_conv", "conv_stem") + ".weight"
-    if stem in state and state[stem].shape[1] != in_channels:
-        state[stem] = adapt_input_conv(in_channels, state[stem])
-    missing, unexpected = net.load_state_dict(state, strict=False)
-    missing = [k for k in missing if not k.startswith(head + ".")]
+    try:
+        net = timm.create_model(name, pretrained=True, pretrained_cfg_overlay=dict(file=str(path)), **options)
+        stored = set(timm.models.load_state_dict(str(path)))
+    except (RuntimeError, KeyError, AttributeError, TypeError, ValueError, pickle.UnpicklingError) as error:
+        raise RuntimeError(f"weights in {str(path)!r} do not match the architecture {name!r}: {error}") from error
+    head = net.pretrained_cfg.get("classifier", "classifier") + "."
+    expected = {key for key in net.state_dict() if not key.startswith(head)}
+    missing = sorted(expected - stored)
+    unexpected = sorted(key for key in stored - expected if not key.startswith(head))
     if missing or unexpected:
         raise RuntimeError(
-            f"weights in {str(path)!r} do not match the architecture: "
+            f"weights in {str(path)!r} do not match the architecture {name!r}: "
             f"missing {missing[:5]}{'...' if len(missing) > 5 else ''}, "
             f"unexpected {unexpected[:5]}{'...' if len(unexpected) > 5 else ''}"
         )
+    return net
 
 
 class EfficientNet(nn.Module):
@@ -88,7 +92,7 @@ class EfficientNet(nn.Module):
 
     def __init__(
         self,
-        name: str,
+        name: Literal["efficientnet_b0", "efficientnet_b1", "efficientnet_b2"],
         in_channels: int = 3,
         num_classes: int = 10,
         pretrained: bool | str | os.PathLike = False,
@@ -97,10 +101,12 @@ class EfficientNet(nn.Module):
         drop_path_rate: float = _DROP_PATH_RATE,
     ):
         super().__init__()
-        if name not in _DROP_RATES:
-            raise ValueError(f"name must be one of {sorted(_DROP_RATES)}, got {name!r}")
-        if resize_to is not None and (isinstance(resize_to, bool) or not isinstance(resize_to, int) or resize_to < 1):
-            raise ValueError(f"resize_to must be a positive int or None, got {resize_to!r}")
+        check_choice("name", name, _DROP_RATES)
+        if resize_to is not None:
+            check_positive_int("resize_to", resize_to)
+        if drop_rate is not None:
+            check_number("drop_rate", drop_rate, minimum=0)
+        check_number("drop_path_rate", drop_path_rate, minimum=0)
         if not isinstance(pretrained, (bool, str, os.PathLike)):
             raise TypeError(f"pretrained must be a bool or a file path, got {type(pretrained).__name__}")
         options = dict(
@@ -117,10 +123,10 @@ class EfficientNet(nn.Module):
                     f"could not download ImageNet weights for {name!r} through timm's hub ({err}); "
                     "without a network, pass pretrained='/path/to/state_dict.pth' instead"
                 ) from err
-        else:
+        elif pretrained is False:
             self.net = timm.create_model(name, pretrained=False, **options)
-            if pretrained is not False:
-                load_pretrained_weights(self.net, pretrained, in_channels)
+        else:
+            self.net = load_pretrained_weights(name, pretrained, **options)
         self.resize_to = resize_to
         self.head_name = "net.classifier"
         n_blocks = len(self.net.blocks)

@@ -3,16 +3,20 @@
 from __future__ import annotations
 
 import math
+from typing import Literal
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from lightning_diffeo.validation import check_choice, check_int, check_positive_int
+
 from .registry import register_model
 
 __all__ = ["FullyConnected", "ScaledLinear"]
 
-_INITS = ("scaled", "pytorch")
+Init = Literal["scaled", "pytorch"]
+_INITS: tuple[str, ...] = ("scaled", "pytorch")
 
 
 class ScaledLinear(nn.Module):
@@ -76,15 +80,14 @@ class FullyConnected(nn.Module):
     """
 
     def __init__(
-        self, in_features: int, num_classes: int, depth: int, width: int = 64, init: str = "scaled"
+        self, in_features: int, num_classes: int, depth: int, width: int = 64, init: Init = "scaled"
     ):
         super().__init__()
-        if isinstance(depth, bool) or not isinstance(depth, int) or depth < 2:
-            raise ValueError(f"depth must be an int >= 2, got {depth!r}")
-        if isinstance(width, bool) or not isinstance(width, int) or width < 1:
-            raise ValueError(f"width must be a positive int, got {width!r}")
-        if init not in _INITS:
-            raise ValueError(f"init must be one of {_INITS}, got {init!r}")
+        check_positive_int("in_features", in_features)
+        check_positive_int("num_classes", num_classes)
+        check_int("depth", depth, minimum=2)
+        check_positive_int("width", width)
+        check_choice("init", init, _INITS)
         self.flatten = nn.Flatten()
         sizes = [in_features] + [width] * (depth - 1)
         self.hidden = nn.Sequential(
@@ -106,7 +109,7 @@ class FullyConnected(nn.Module):
 
 
 def _builder(depth: int):
-    def build(in_channels: int, num_classes: int, image_size: int, *, width: int = 64, init: str = "scaled"):
+    def build(in_channels: int, num_classes: int, image_size: int, *, width: int = 64, init: Init = "scaled"):
         return FullyConnected(in_channels * image_size * image_size, num_classes, depth, width, init)
 
     build.__doc__ = f"Fully connected net with {depth} linear layers (options: width, init)."

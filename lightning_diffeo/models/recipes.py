@@ -11,11 +11,17 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, replace
+from typing import Literal
 
 import torch
 from torch import nn
 
-__all__ = ["Recipe", "RECIPES", "resolve_recipe", "split_head_parameters", "build_optimization"]
+from lightning_diffeo.validation import check_choice, check_number
+
+__all__ = ["Recipe", "RecipeName", "RECIPES", "resolve_recipe", "split_head_parameters", "build_optimization"]
+
+RecipeName = Literal["sgd", "adam", "transfer"]
+"""Names of the recipes in ``RECIPES``."""
 
 
 @dataclass(frozen=True)
@@ -34,11 +40,11 @@ class Recipe:
     """
 
     name: str
-    optimizer: str
+    optimizer: Literal["sgd", "adam"]
     lr: float
     momentum: float
     weight_decay: float
-    schedule: str
+    schedule: Literal["cosine", "exponential", "none"]
     head_lr: float | None = None
     lr_decay: float | None = None
 
@@ -53,17 +59,8 @@ RECIPES: dict[str, Recipe] = {
 }
 
 
-def _check_nonneg(arg: str, value: float | None, positive: bool = False) -> None:
-    if value is None:
-        return
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-        raise TypeError(f"{arg} must be a finite number or None, got {value!r}")
-    if value < 0 or (positive and value == 0):
-        raise ValueError(f"{arg} must be {'> 0' if positive else '>= 0'}, got {value}")
-
-
 def resolve_recipe(
-    name: str,
+    name: RecipeName,
     lr: float | None = None,
     momentum: float | None = None,
     weight_decay: float | None = None,
@@ -87,13 +84,13 @@ def resolve_recipe(
         >>> resolve_recipe("transfer", head_lr=0.05).head_lr
         0.05
     """
-    if name not in RECIPES:
-        raise ValueError(f"unknown recipe {name!r}; expected one of {', '.join(RECIPES)}")
-    for arg, value in (("lr", lr), ("head_lr", head_lr)):
-        _check_nonneg(arg, value, positive=True)
-    _check_nonneg("momentum", momentum)
-    _check_nonneg("weight_decay", weight_decay)
-    _check_nonneg("lr_decay", lr_decay, positive=True)
+    check_choice("recipe", name, RECIPES)
+    for arg, value in (("lr", lr), ("head_lr", head_lr), ("lr_decay", lr_decay)):
+        if value is not None:
+            check_number(arg, value, exclusive_minimum=0)
+    for arg, value in (("momentum", momentum), ("weight_decay", weight_decay)):
+        if value is not None:
+            check_number(arg, value, minimum=0)
     recipe = RECIPES[name]
     if momentum is not None and recipe.optimizer == "adam":
         raise ValueError(f"recipe {name!r} uses Adam, which takes no momentum (got momentum={momentum})")

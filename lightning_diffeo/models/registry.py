@@ -16,6 +16,8 @@ from collections.abc import Callable
 
 from torch import nn
 
+from lightning_diffeo.validation import check_choice, check_int, check_positive_int
+
 __all__ = ["create_model", "list_models", "register_model", "check_input_spec"]
 
 _REGISTRY: dict[str, Callable[..., nn.Module]] = {}
@@ -53,15 +55,9 @@ def check_input_spec(in_channels: int, num_classes: int, image_size: int) -> Non
         TypeError: an argument is not an int.
         ValueError: an argument is not positive (``num_classes`` must be at least 2).
     """
-    for arg, value, low in (
-        ("in_channels", in_channels, 1),
-        ("num_classes", num_classes, 2),
-        ("image_size", image_size, 1),
-    ):
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise TypeError(f"{arg} must be an int, got {type(value).__name__} ({value!r})")
-        if value < low:
-            raise ValueError(f"{arg} must be >= {low}, got {value}")
+    check_positive_int("in_channels", in_channels)
+    check_int("num_classes", num_classes, minimum=2)
+    check_positive_int("image_size", image_size)
 
 
 def create_model(
@@ -97,8 +93,7 @@ def create_model(
         >>> model.probe_layers[-1]
         'output'
     """
-    if not isinstance(name, str) or name not in _REGISTRY:
-        raise ValueError(f"unknown model {name!r}; expected one of {', '.join(_REGISTRY)}")
+    check_choice("model name", name, _REGISTRY)
     check_input_spec(in_channels, num_classes, image_size)
     builder = _REGISTRY[name]
     accepted = [p for p in inspect.signature(builder).parameters if p not in _FIXED]

@@ -5,6 +5,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from lightning_diffeo.validation import check_bool, check_int
+
 from ._layers import pad_to
 from .registry import register_model
 
@@ -52,8 +54,9 @@ class VGG(nn.Module):
         self, depth: int, in_channels: int = 3, num_classes: int = 10, image_size: int = 32, batch_norm: bool = False
     ):
         super().__init__()
-        if depth not in VGG_CONFIGS:
-            raise ValueError(f"depth must be one of {sorted(VGG_CONFIGS)}, got {depth!r}")
+        if check_int("depth", depth) not in VGG_CONFIGS:
+            raise ValueError(f"depth must be one of {', '.join(map(str, sorted(VGG_CONFIGS)))}, got {depth!r}")
+        check_bool("batch_norm", batch_norm)
         self.pad = pad_to(image_size, 32)
         cin = in_channels
         for i, channels in enumerate(VGG_CONFIGS[depth], start=1):

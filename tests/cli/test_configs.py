@@ -22,6 +22,7 @@ PAPER = {
     "svhn_resnet18": ("resnet18", "sgd", "SVHNDataModule"),
     "tinyimagenet32_resnet18": ("resnet18", "sgd", "TinyImageNet32DataModule"),
     "quickstart": ("lenet", "sgd", "DigitsDataModule"),
+    "fashionmnist_quickstart": ("lenet", "sgd", "FashionMNISTDataModule"),
 }
 
 

@@ -28,14 +28,21 @@ MISSING = [
 
 
 @pytest.mark.parametrize(("cls", "path", "source"), MISSING)
-def test_missing_data_names_path_and_remedy(tmp_path, cls, path, source):
-    dm = cls(data_dir=tmp_path)
+def test_missing_data_names_path_and_remedy(tmp_path, cls, path, source, monkeypatch):
+    data, system = tmp_path / "data", tmp_path / "system"
+    data.mkdir()
+    if hasattr(cls, "system_data_dirs"):  # never the real system folders here
+        monkeypatch.setattr(cls, "system_data_dirs", (system,))
+    dm = cls(data_dir=data)
     for call in (dm.prepare_data, lambda: dm.setup("fit"), dm.probe_set):
         with pytest.raises(ValueError, match="data not found") as info:
             call()
         message = str(info.value)
-        assert str(tmp_path / path) in message and "download=True" in message and source in message
-    assert list(tmp_path.iterdir()) == []  # nothing downloaded or created
+        assert "\n" not in message
+        assert str(data / path) in message and "download=True" in message and source in message
+        if hasattr(cls, "system_data_dirs"):
+            assert f"Also looked in {str(system)!r}" in message
+    assert list(data.iterdir()) == []  # nothing downloaded or created
 
 
 def test_truncated_idx_gz(tmp_path):
@@ -129,9 +136,11 @@ def test_bad_options():
         DigitsDataModule(diffeo={"interpolation": "cubic"})
     with pytest.raises(TypeError, match="diffeo must be a dict"):
         DigitsDataModule(diffeo=3)
-    with pytest.raises(TypeError, match="random_crop must be a bool"):
+    with pytest.raises(TypeError, match="^random_crop must be True or False, got 'yes'$"):
         DigitsDataModule(random_crop="yes")
-    with pytest.raises(ValueError, match="image_size must be a positive int"):
+    with pytest.raises(ValueError, match="^image_size must be a positive integer, got 0$"):
         DigitsDataModule(image_size=0)
-    with pytest.raises(TypeError, match="unexpected keyword argument"):
+    with pytest.raises(TypeError, match="unexpected keyword argument 'colour'"):
         DigitsDataModule(colour=True)
+    with pytest.raises(TypeError, match="^authors_test_constants must be True or False, got 1$"):
+        SVHNDataModule(authors_test_constants=1)

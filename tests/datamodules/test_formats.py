@@ -86,7 +86,8 @@ def test_svhn_labels_and_test_constants(tmp_path):
     default = SVHNDataModule(data_dir=tmp_path, val_size=10)
     authors = SVHNDataModule(data_dir=tmp_path, val_size=10, authors_test_constants=True)
     default.setup("test")
-    assert set(default._split_arrays("test")[1].tolist()) == set(range(10))  # 10 -> 0
+    labels = torch.cat([batch[1] for batch in default.test_dataloader()])
+    assert set(labels.tolist()) == set(range(10))  # 10 -> 0
     x = torch.rand(2, 3, 32, 32)
     torch.testing.assert_close(default.normalize_images(x), (x - torch.tensor(default.mean)[:, None, None])
                                / torch.tensor(default.std)[:, None, None])
@@ -127,7 +128,8 @@ def test_tiny_imagenet_resize_is_antialiased(tmp_path):
     Image.fromarray(np.stack([checker] * 3, -1)).save(path.with_suffix(".png"), format="PNG")
     path.unlink()
     dm = TinyImageNet32DataModule(data_dir=tmp_path, val_size=1, normalize=False)
-    dm.setup("fit")
-    images, labels = dm._split_arrays("train")
-    first = images[labels == 0][0].float()
+    dm.prepare_data()
+    with np.load(dm.cache_path) as cache:
+        images, labels = cache["train_images"], cache["train_labels"]
+    first = torch.from_numpy(images[labels == 0][0]).float()
     assert (first - 127.5).abs().max() < 3

@@ -10,7 +10,7 @@ from .dm_helpers import TinyClassifier, fit_and_test
 
 import lightning as L
 from lightning_diffeo.datamodules import DigitsDataModule, epoch_repeats, split_indices
-from lightning_diffeo.datamodules.splits import RandomBatchSampler
+from lightning_diffeo.datamodules.splits import random_batches, sequential_batches
 
 
 def test_split_indices_sizes_and_disjointness():
@@ -26,8 +26,8 @@ def test_split_indices_sizes_and_disjointness():
 @pytest.mark.parametrize(
     ("train_size", "val_size", "message"),
     [
-        (0, 10, "train_size must be a positive number of images, got 0"),
-        (10, -1, "val_size must be a positive number of images, got -1"),
+        (0, 10, "train_size must be an integer >= 1, got 0"),
+        (10, -1, "val_size must be an integer >= 1, got -1"),
         (91, 10, "train_size=91 is larger than the 90 images available"),
         (5, 100, "val_size=100 leaves no training images"),
     ],
@@ -38,12 +38,14 @@ def test_split_errors(train_size, val_size, message):
 
 
 def test_datamodule_size_errors():
-    with pytest.raises(ValueError, match="train_size must be at least 1, got 0"):
+    with pytest.raises(ValueError, match="^train_size must be a positive integer, got 0$"):
         DigitsDataModule(train_size=0)
-    with pytest.raises(ValueError, match="val_size must be at least 1, got -3"):
+    with pytest.raises(ValueError, match="^val_size must be a positive integer, got -3$"):
         DigitsDataModule(val_size=-3)
-    with pytest.raises(TypeError, match="batch_size must be an int"):
+    with pytest.raises(TypeError, match="^batch_size must be a positive integer, got 1.5$"):
         DigitsDataModule(batch_size=1.5)
+    with pytest.raises(ValueError, match="^num_workers must be an integer >= 0, got -1$"):
+        DigitsDataModule(num_workers=-1)
     dm = DigitsDataModule(train_size=1198)
     with pytest.raises(ValueError, match=r"train_size=1198 is larger than the 1197 images available.*"
                                          r"train_size \+ val_size must be at most 1497"):
@@ -60,12 +62,30 @@ def test_epoch_repeats_rule():
 
 
 def test_batch_sampler_repeats_permutations():
-    sampler = RandomBatchSampler(10, 4, num_samples=25, generator=torch.Generator().manual_seed(0))
+    sampler = random_batches(10, 4, num_samples=25, generator=torch.Generator().manual_seed(0))
     batches = list(sampler)
     assert len(batches) == len(sampler) == 7 and [len(b) for b in batches][-1] == 1
     flat = torch.tensor(sum(batches, []))
-    assert torch.bincount(flat, minlength=10).tolist().count(2) == 5  # 2 full passes + half a pass
-    assert torch.bincount(flat[:20], minlength=10).eq(2).all()
+    counts = torch.bincount(flat, minlength=10)
+    assert sorted(counts.tolist()) == [2] * 5 + [3] * 5  # 2 full passes + half a pass
+    assert torch.equal(flat[:10].sort().values, torch.arange(10))  # each pass a permutation
+    assert torch.equal(flat[10:20].sort().values, torch.arange(10))
+    assert len(set(flat[20:].tolist())) == 5
+
+
+def test_batch_sampler_seeded_and_continues_across_epochs():
+    def draws(seed):
+        sampler = random_batches(10, 4, generator=torch.Generator().manual_seed(seed))
+        return [sum(list(sampler), []) for _ in range(2)]  # two epochs
+
+    first, again, other = draws(0), draws(0), draws(1)
+    assert first == again and first != other
+    assert first[0] != first[1]  # a new order each epoch
+    assert all(sorted(epoch) == list(range(10)) for epoch in first)
+
+
+def test_sequential_batches():
+    assert list(sequential_batches(7, 3)) == [[0, 1, 2], [3, 4, 5], [6]]
 
 
 def test_constant_steps_matches_full_run():

@@ -150,7 +150,7 @@ def test_replay_with_wrong_batch_size_raises():
         ({"cutoff": 3, "temperature": float("nan")}, "finite"),
         ({"cutoff": 3, "temperature": (2.0, 1.0)}, "lo <= hi"),
         ({"cutoff": 3, "temperature": 1e-3, "delta": 1.0}, "at most one"),
-        ({"cutoff": 3, "interpolation": "cubic"}, "unknown interpolation"),
+        ({"cutoff": 3, "interpolation": "cubic"}, "interpolation must be one of"),
         ({"cutoff": 3, "temperature_beta": (0.0, 1.0)}, "Beta"),
     ],
 )

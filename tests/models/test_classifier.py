@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-import warnings
 
 import pytest
 import timm
@@ -11,15 +10,20 @@ from torch import nn
 from lightning_diffeo.models import ImageClassifier
 
 
+
+# Lightning's advice for tiny loaders, expected here: few workers, fewer batches than the log interval.
+pytestmark = [
+    pytest.mark.filterwarnings("ignore:The '.*dataloader' does not have many workers"),
+    pytest.mark.filterwarnings("ignore:The number of training batches .* is smaller than the logging interval"),
+]
+
 def _fit(module, loader, tmp_path, **kwargs):
     options = dict(
         accelerator="cpu", max_epochs=1, limit_train_batches=2, logger=False, enable_progress_bar=False,
         enable_model_summary=False, default_root_dir=tmp_path,
     )
     trainer = Trainer(**{**options, **kwargs})
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # few-workers / small-log-interval warnings
-        trainer.fit(module, loader, loader)
+    trainer.fit(module, loader, loader)
     return trainer
 
 
@@ -101,15 +105,33 @@ def test_training_lowers_the_loss_on_a_tiny_batch(loader_factory):
 
 
 @pytest.mark.parametrize(
-    "kwargs, error",
+    "kwargs, error, match",
     [
-        ({"arch": 3}, TypeError),
-        ({"arch": "resnet19"}, ValueError),
-        ({"recipe": "rmsprop"}, ValueError),
-        ({"arch": nn.Linear(3, 10), "model_kwargs": {"width": 3}}, ValueError),
-        ({"arch": "lenet", "resize_to": 224}, TypeError),
+        ({"arch": 3}, TypeError, "^arch must be a registry name or an nn.Module, got int$"),
+        ({"arch": "resnet19"}, ValueError, "^model name must be one of 'fc2', .*'resnet18'.*, got 'resnet19'$"),
+        ({"recipe": "rmsprop"}, ValueError, "^recipe must be one of 'sgd', 'adam', 'transfer', got 'rmsprop'$"),
+        ({"arch": nn.Linear(3, 10), "model_kwargs": {"width": 3}}, ValueError, "only apply to registry names"),
+        ({"arch": "lenet", "resize_to": 224}, TypeError, r"model 'lenet' got unexpected option\(s\) \['resize_to'\]"),
     ],
 )
-def test_bad_arguments(kwargs, error):
-    with pytest.raises(error):
+def test_bad_arguments(kwargs, error, match):
+    with pytest.raises(error, match=match):
         ImageClassifier(**kwargs)
+
+
+def test_predict_step_returns_eval_logits_for_tuples_and_bare_tensors(loader_factory):
+    torch.manual_seed(0)
+    module = ImageClassifier("resnet18", image_size=16)  # batch-norm: prediction must use eval mode
+    loader = loader_factory(n=12, batch=4)
+    bare = torch.utils.data.DataLoader(torch.rand(6, 3, 16, 16), batch_size=3)
+    trainer = Trainer(accelerator="cpu", logger=False, enable_progress_bar=False, enable_model_summary=False)
+    with_labels = trainer.predict(module, loader)
+    without_labels = trainer.predict(module, bare)
+    assert [tuple(p.shape) for p in with_labels] == [(4, 10)] * 3
+    assert [tuple(p.shape) for p in without_labels] == [(3, 10)] * 2
+    module.eval()
+    with torch.no_grad():
+        expected = torch.cat([module(x) for x, _ in loader])
+        expected_bare = torch.cat([module(x) for x in bare])
+    torch.testing.assert_close(torch.cat(with_labels), expected, rtol=0, atol=0)
+    torch.testing.assert_close(torch.cat(without_labels), expected_bare, rtol=0, atol=0)

@@ -78,3 +78,27 @@ def test_probe_layers_are_the_stages():
         "net.global_pool", "output",
     )
     assert model.head_name == "net.classifier"
+
+
+def test_checkpoint_with_a_state_dict_entry_loads(imagenet_file, tmp_path):
+    _, reference = imagenet_file
+    path = tmp_path / "ckpt.pth"
+    torch.save({"state_dict": reference, "epoch": 3}, path)
+    model = create_model("efficientnet_b0", num_classes=10, pretrained=path)
+    assert torch.equal(model.net.conv_stem.weight, reference["conv_stem.weight"])
+
+
+@pytest.mark.parametrize("change", ["drop", "extra"])
+def test_strict_check_after_timm(imagenet_file, tmp_path, change):
+    _, reference = imagenet_file
+    state = dict(reference)
+    if change == "drop":
+        del state["bn1.weight"]
+        match = r"do not match the architecture 'efficientnet_b0': missing \['bn1.weight'\], unexpected \[\]"
+    else:
+        state["extra.weight"] = torch.zeros(3)
+        match = r"do not match the architecture 'efficientnet_b0': missing \[\], unexpected \['extra.weight'\]"
+    path = tmp_path / f"{change}.pth"
+    torch.save(state, path)
+    with pytest.raises(RuntimeError, match=match):
+        create_model("efficientnet_b0", num_classes=10, pretrained=path)

@@ -38,8 +38,15 @@ def test_flattens_any_channel_count():
     assert model.hidden[0][0].in_features == 28 * 28
 
 
-@pytest.mark.parametrize("kwargs", [{"depth": 1}, {"width": 0}, {"init": "xavier"}])
-def test_bad_options(kwargs):
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        ({"depth": 1}, "^depth must be an integer >= 2, got 1$"),
+        ({"width": 0}, "^width must be a positive integer, got 0$"),
+        ({"init": "xavier"}, "^init must be one of 'scaled', 'pytorch', got 'xavier'$"),
+    ],
+)
+def test_bad_options(kwargs, match):
     args = {"in_features": 12, "num_classes": 10, "depth": 2, **kwargs}
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match=match):
         FullyConnected(**args)
