@@ -1,0 +1,85 @@
+"""Shared drawing pieces: architecture markers, depth colours, log error bars, saving."""
+
+from __future__ import annotations
+
+import math
+import os
+from pathlib import Path
+
+import matplotlib
+import numpy as np
+import pandas as pd
+from matplotlib.colors import Normalize
+from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
+
+from lightning_diffeo._atomic import atomic_write
+
+QUANTITY_COLOURS = {"G_f": "tab:blue", "D_f": "tab:orange", "R_f": "tab:green"}
+STAGE_STYLES = {"init": "--", "best": "-"}
+_MARKERS = {(False, False): "o", (True, False): "s", (False, True): "^", (True, True): "D"}
+_MARKER_LABELS = {"o": "plain", "s": "batch-norm", "^": "skip connections", "D": "batch-norm + skip"}
+LABELS = {"D_f": "$D_f$", "G_f": "$G_f$", "R_f": "$R_f$", "inv_G_f": "$1/G_f$", "test_error": r"test error $\epsilon_t$",
+          "train_size": "training-set size $P$", "noise_norm": r"noise norm $\|\eta\|$",
+          "relative_depth": "relative depth (0: first probed layer, 1: output)"}
+
+
+def marker(row: pd.Series) -> str:
+    """Marker of an architecture: circle plain, square batch-norm, triangle skip connections, diamond both."""
+    def flag(name: str) -> bool:
+        value = row.get(name, False)
+        return bool(value) if value is not None and not (isinstance(value, float) and math.isnan(value)) else False
+
+    return _MARKERS[(flag("batch_norm"), flag("skip_connections"))]
+
+
+def marker_handles(markers: set[str]) -> list[Line2D]:
+    return [Line2D([], [], linestyle="", marker=m, color="grey", label=_MARKER_LABELS[m]) for m in sorted(markers)]
+
+
+def depth_colours(points: pd.DataFrame) -> tuple[list, Normalize | None]:
+    """One colour per row from ``depth`` (viridis), or a single colour when depth is unknown."""
+    if "depth" not in points.columns or points["depth"].isna().all():
+        return ["tab:blue"] * len(points), None
+    depths = points["depth"].astype(float)
+    norm = Normalize(vmin=float(depths.min()), vmax=float(max(depths.max(), depths.min() + 1)))
+    cmap = matplotlib.colormaps["viridis"]
+    return [cmap(norm(d)) if math.isfinite(d) else "grey" for d in depths], norm
+
+
+def add_depth_colourbar(fig: Figure, axes, norm: Normalize | None) -> None:
+    if norm is None:
+        return
+    mappable = matplotlib.cm.ScalarMappable(norm=norm, cmap=matplotlib.colormaps["viridis"])
+    fig.colorbar(mappable, ax=axes, label="depth", shrink=0.9)
+
+
+def log_errors(values: np.ndarray, rel_err: np.ndarray) -> np.ndarray:
+    """Asymmetric error bars [lower, upper] of a geometric mean with relative error e: v e^{-e}, v e^{e}."""
+    values = np.asarray(values, dtype=float)
+    rel_err = np.nan_to_num(np.asarray(rel_err, dtype=float), nan=0.0)
+    return np.vstack([values * (1 - np.exp(-rel_err)), values * (np.exp(rel_err) - 1)])
+
+
+def band(values: np.ndarray, rel_err: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    values = np.asarray(values, dtype=float)
+    rel_err = np.nan_to_num(np.asarray(rel_err, dtype=float), nan=0.0)
+    return values * np.exp(-rel_err), values * np.exp(rel_err)
+
+
+def runs_per_point(frame: pd.DataFrame) -> str:
+    """"5" or "3-5": the number of realisations behind the points of a figure."""
+    if frame.empty or "n" not in frame.columns:
+        return "0"
+    low, high = int(frame["n"].min()), int(frame["n"].max())
+    return str(low) if low == high else f"{low}-{high}"
+
+
+def fmt(value: float, digits: int = 2) -> str:
+    return "nan" if value is None or not math.isfinite(value) else f"{value:.{digits}f}"
+
+
+def save(fig: Figure, path: str | os.PathLike, dpi: int = 120) -> Path:
+    """Write ``fig`` atomically; the format follows the suffix (PNG raster, PDF vector)."""
+    path = Path(path)
+    return atomic_write(path, lambda temporary: fig.savefig(temporary, format=path.suffix.lstrip("."), dpi=dpi))
