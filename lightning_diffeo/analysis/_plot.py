@@ -12,6 +12,7 @@ import pandas as pd
 from matplotlib.colors import Normalize
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
+from matplotlib.ticker import FuncFormatter
 
 from lightning_diffeo._atomic import atomic_write
 
@@ -34,7 +35,8 @@ def marker(row: pd.Series) -> str:
 
 
 def marker_handles(markers: set[str]) -> list[Line2D]:
-    return [Line2D([], [], linestyle="", marker=m, color="grey", label=_MARKER_LABELS[m]) for m in sorted(markers)]
+    return [Line2D([], [], linestyle="", marker=m, color="grey", label=label) for m, label in _MARKER_LABELS.items()
+            if m in markers]
 
 
 def depth_colours(points: pd.DataFrame) -> tuple[list, Normalize | None]:
@@ -77,6 +79,34 @@ def runs_per_point(frame: pd.DataFrame) -> str:
 
 def fmt(value: float, digits: int = 2) -> str:
     return "nan" if value is None or not math.isfinite(value) else f"{value:.{digits}f}"
+
+
+def _short(value: float) -> str:
+    if not math.isfinite(value) or value <= 0:
+        return ""
+    if 1e-3 <= value < 1e5:
+        return f"{value:g}"
+    exponent = math.floor(math.log10(value) + 1e-9)
+    mantissa = value / 10**exponent
+    return f"$10^{{{exponent}}}$" if abs(mantissa - 1) < 1e-6 else f"${mantissa:.2g}\\times 10^{{{exponent}}}$"
+
+
+def tidy_log_axes(ax) -> None:
+    """Short tick labels on log axes; minor ticks labelled when the axis spans less than about a
+    decade (only at 2 and 5 unless it spans less than half a decade), so that labels never run into each other."""
+    for axis, limits in ((ax.xaxis, ax.get_xlim), (ax.yaxis, ax.get_ylim)):
+        if axis.get_scale() != "log":
+            continue
+
+        def minor(value: float, _position: int, limits=limits) -> str:
+            low, high = limits()
+            if low <= 0 or value <= 0 or math.log10(high / low) > 1.2:
+                return ""
+            mantissa = round(value / 10 ** math.floor(math.log10(value) + 1e-9), 6)
+            return _short(value) if mantissa in (2.0, 5.0) or math.log10(high / low) < 0.5 else ""
+
+        axis.set_major_formatter(FuncFormatter(lambda value, _position: _short(value)))
+        axis.set_minor_formatter(FuncFormatter(minor))
 
 
 def save(fig: Figure, path: str | os.PathLike, dpi: int = 120) -> Path:

@@ -20,6 +20,7 @@ from lightning_diffeo.analysis._plot import (
     marker,
     marker_handles,
     runs_per_point,
+    tidy_log_axes,
 )
 from lightning_diffeo.analysis.figures import FigureOptions, FigureResult
 from lightning_diffeo.analysis.points import architecture_points, size_curves
@@ -80,9 +81,10 @@ def scatter_panel(ax: Axes, points: pd.DataFrame, quantity: str, options: Figure
     if math.isfinite(c.r):
         handles.append(Line2D([], [], linestyle="", label=f"r = {fmt(c.r)} [{fmt(c.low)}, {fmt(c.high)}] ({options.scale})"))
     if handles and legend:
-        ax.legend(handles=handles, fontsize=7, loc="best")
+        ax.legend(handles=handles, fontsize=7, loc="lower center", bbox_to_anchor=(0.5, 1.0), frameon=False)
     ax.set_xscale("log")
     ax.set_yscale("log")
+    tidy_log_axes(ax)
     ax.set_xlabel(LABELS[quantity])
     ax.set_ylabel(LABELS["test_error"])
 
@@ -151,6 +153,7 @@ def mean_vs_median(table: pd.DataFrame, options: FigureOptions) -> list[FigureRe
                 ax.legend(fontsize=7, loc="upper left")
             ax.set_xscale("log")
             ax.set_yscale("log")
+            tidy_log_axes(ax)
             ax.set_xlabel(f"{LABELS[quantity]}, median")
             ax.set_ylabel(f"{LABELS[quantity]}, mean")
         add_depth_colourbar(fig, axes, norm)

@@ -2,7 +2,7 @@
 
 At the largest P each architecture has R_f = R_ARCH[arch] and test error 0.2 sqrt(R_f)
 (the paper's CIFAR10 law); R_f falls as P^-1 with P, is 1 at initialisation at every layer
-and decreases with depth after training. Each run multiplies every quantity by
+and decreases with depth after training; it grows as sqrt(c / 3) with the cutoff c. Each run multiplies every quantity by
 exp(N(0, noise^2)); the median and mean estimators differ by a factor ``MEAN_FACTOR``.
 """
 
@@ -72,11 +72,12 @@ def synthetic_table(
                                 for average in averages:
                                     factor = MEAN_FACTOR if average == "mean" else 1.0
                                     g = g_layer * factor * delta**2
+                                    r = r_layer * (cutoff / 3) ** 0.5 if stage == "best" else r_layer
                                     records.append({**base, "stage": stage, "layer": f"layer{k}",
                                                     "relative_depth": rel, "cutoff": cutoff,
                                                     "temperature": temperature(delta, cutoff), "delta": delta,
-                                                    "average": average, "D_f": r_layer * g, "G_f": g,
-                                                    "R_f": r_layer, "fraction_diffeomorphic": 1.0 if cutoff < 5 else 0.5,
+                                                    "average": average, "D_f": r * g, "G_f": g,
+                                                    "R_f": r, "fraction_diffeomorphic": 1.0 if cutoff < 5 else 0.5,
                                                     "kind": "diffeo", "noise_norm": math.nan})
                     if stage == "best":
                         for norm in noise_norms:
