@@ -33,8 +33,12 @@ def temperature_bounds(n: int, cutoff: float) -> tuple[float, float]:
 
 
 def is_allowed(n: int, cutoff: float, temperature: float) -> bool:
-    """Whether T_min <= temperature <= T_max for an n x n image and cutoff c (False for c <= 1)."""
+    """Whether T_min <= temperature <= T_max for an n x n image and cutoff c (False for c <= 1).
+
+    The bounds are widened by a relative 1e-9 so that a temperature computed for delta = 1/2
+    pixel (exactly T_min on paper) counts as allowed whatever its last bit.
+    """
     if not (math.isfinite(cutoff) and cutoff > 1):
         return False
     t_min, t_max = temperature_bounds(n, float(cutoff))
-    return t_min <= temperature <= t_max
+    return t_min * (1 - 1e-9) <= temperature <= t_max * (1 + 1e-9)

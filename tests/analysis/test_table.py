@@ -57,6 +57,8 @@ def test_temperature_bounds_reject_cutoffs_without_a_range():
     t_min, t_max = temperature_bounds(32, 3)
     assert is_allowed(32, 3, math.sqrt(t_min * t_max)) and not is_allowed(32, 3, 2 * t_max)
     assert not is_allowed(32, 1.0, 1e-3)
+    t_half_pixel = 4 * 0.5**2 / (math.pi * 32**2 * math.log(15))  # delta = 1/2: T_min up to rounding
+    assert is_allowed(32, 15, t_half_pixel) and not is_allowed(32, 15, t_half_pixel * 0.999)
 
 
 def test_load_table_reads_csv_and_parquet(tmp_path, table):
