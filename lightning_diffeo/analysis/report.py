@@ -220,7 +220,7 @@ def _report_markdown(table: pd.DataFrame, report: Report, table2: pd.DataFrame, 
 
 def build_parser():
     """The jsonargparse parser of ``lightning-diffeo report``."""
-    from jsonargparse import ActionConfigFile, ArgumentParser
+    from jsonargparse import ActionConfigFile, ActionYesNo, ArgumentParser
 
     parser = ArgumentParser(
         prog="lightning-diffeo report", exit_on_error=False,
@@ -233,7 +233,8 @@ def build_parser():
     parser.add_argument("-o", "--out", type=str, required=True, help="report folder (refused if not empty)")
     parser.add_argument("--description", type=str | None, default=None,
                         help="study description (default: from study.json or a spec beside the table)")
-    parser.add_argument("--overwrite", type=bool, default=False, help="write into an existing, non-empty folder")
+    parser.add_argument("--overwrite", action=ActionYesNo, default=False,
+                        help="write into an existing, non-empty folder (files of the same name are replaced)")
     parser.add_argument("--cutoff", type=float | None, default=None, help="cutoff of the main figures (default 3)")
     parser.add_argument("--delta", type=float | None, default=None,
                         help="typical displacement in pixels of the main figures (default: nearest to 1)")
@@ -242,7 +243,8 @@ def build_parser():
     parser.add_argument("--seed", type=int, default=0, help="seed of the bootstrap")
     parser.add_argument("--image_size", type=int | None, default=None,
                         help="image side in pixels for T_min/T_max (default: from the table or the dataset)")
-    parser.add_argument("--formats", type=list[Literal["png", "pdf"]], default=list(_FORMATS))
+    parser.add_argument("--formats", type=list[Literal["png", "pdf"]], default=list(_FORMATS),
+                        help="figure formats: PNG (raster) and PDF (vector)")
     return parser
 
 
