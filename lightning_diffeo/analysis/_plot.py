@@ -81,6 +81,53 @@ def fmt(value: float, digits: int = 2) -> str:
     return "nan" if value is None or not math.isfinite(value) else f"{value:.{digits}f}"
 
 
+def label_points(ax, xs, ys, names, fontsize: int = 7) -> list[str]:
+    """Write each name beside its point where it overlaps neither another label nor a point.
+
+    Tries four places around the point (right above, right below, left above, left below) in
+    axes coordinates; a name with no free place is left out. Call after everything is drawn.
+
+    Returns:
+        The names left out.
+    """
+    ax.autoscale_view()
+    to_axes = ax.transScale + ax.transLimits
+    positions = [to_axes.transform((x, y)) if np.isfinite(x) and np.isfinite(y) and x > 0 and y > 0 else None
+                 for x, y in zip(xs, ys)]
+    points = [p for p in positions if p is not None]
+    height = 0.045 * fontsize / 7
+    boxes: list[tuple[float, float, float, float]] = []
+    left_out = []
+
+    def free(box) -> bool:
+        x0, y0, x1, y1 = box
+        if x0 < 0 or x1 > 1 or y0 < 0 or y1 > 1:
+            return False
+        if any(x0 < b[2] and b[0] < x1 and y0 < b[3] and b[1] < y1 for b in boxes):
+            return False
+        return not any(x0 - 0.012 < px < x1 + 0.012 and y0 - 0.012 < py < y1 + 0.012 for px, py in points)
+
+    for position, name in zip(positions, names):
+        if position is None:
+            continue
+        width = 0.0125 * len(str(name)) * fontsize / 7 + 0.01
+        px, py = position
+        candidates = [((px + 0.015, py + 0.005, px + 0.015 + width, py + 0.005 + height), "left"),
+                      ((px + 0.015, py - 0.005 - height, px + 0.015 + width, py - 0.005), "left"),
+                      ((px - 0.015 - width, py + 0.005, px - 0.015, py + 0.005 + height), "right"),
+                      ((px - 0.015 - width, py - 0.005 - height, px - 0.015, py - 0.005), "right")]
+        for box, align in candidates:
+            if free(box):
+                boxes.append(box)
+                anchor = box[0] if align == "left" else box[2]
+                ax.text(anchor, box[1] + 0.1 * height, str(name), transform=ax.transAxes, fontsize=fontsize,
+                        ha=align, va="bottom")
+                break
+        else:
+            left_out.append(str(name))
+    return left_out
+
+
 def _short(value: float) -> str:
     if not math.isfinite(value) or value <= 0:
         return ""

@@ -16,6 +16,7 @@ from lightning_diffeo.analysis._plot import (
     add_depth_colourbar,
     depth_colours,
     fmt,
+    label_points as label_points_,
     log_errors,
     marker,
     marker_handles,
@@ -68,8 +69,6 @@ def scatter_panel(ax: Axes, points: pd.DataFrame, quantity: str, options: Figure
         ax.errorbar(x[i], y[i], xerr=log_errors(x[i:i + 1], x_err[i:i + 1]), yerr=log_errors(y[i:i + 1], y_err[i:i + 1]),
                     marker=marker(row), color=colours[i], markeredgecolor="black", markeredgewidth=0.5,
                     linestyle="", markersize=7, capsize=2, elinewidth=0.8)
-        if label_points:
-            ax.annotate(str(row["arch"]), (x[i], y[i]), xytext=(4, 3), textcoords="offset points", fontsize=7)
     handles = []
     valid = np.isfinite(x) & np.isfinite(y) & (x > 0) & (y > 0)
     if fit and valid.sum() >= 3 and np.ptp(x[valid]) > 0:
@@ -87,6 +86,8 @@ def scatter_panel(ax: Axes, points: pd.DataFrame, quantity: str, options: Figure
     tidy_log_axes(ax)
     ax.set_xlabel(LABELS[quantity])
     ax.set_ylabel(LABELS["test_error"])
+    if label_points:
+        label_points_(ax, x, y, points["arch"])
 
 
 def error_vs_stability(table: pd.DataFrame, options: FigureOptions) -> list[FigureResult]:
@@ -144,7 +145,6 @@ def mean_vs_median(table: pd.DataFrame, options: FigureOptions) -> list[FigureRe
             for i, (_, row) in enumerate(group.iterrows()):
                 ax.plot(x[i], y[i], marker=marker(row), color=colours[i], markeredgecolor="black",
                         markeredgewidth=0.5, linestyle="", markersize=7)
-                ax.annotate(str(row["arch"]), (x[i], y[i]), xytext=(4, 3), textcoords="offset points", fontsize=7)
             finite = np.concatenate([x, y])
             finite = finite[np.isfinite(finite) & (finite > 0)]
             if finite.size:
@@ -156,6 +156,7 @@ def mean_vs_median(table: pd.DataFrame, options: FigureOptions) -> list[FigureRe
             tidy_log_axes(ax)
             ax.set_xlabel(f"{LABELS[quantity]}, median")
             ax.set_ylabel(f"{LABELS[quantity]}, mean")
+            label_points_(ax, x, y, group["arch"])
         add_depth_colourbar(fig, axes, norm)
         runs = runs_per_point(group.rename(columns={"n_median": "n"}))
         fig.suptitle(f"{dataset}: mean vs median estimator ({_setting_text(group)}; {runs} runs per point)")
@@ -189,8 +190,9 @@ def size_trajectories(table: pd.DataFrame, options: FigureOptions) -> list[Figur
             for end in (part.iloc[0], part.iloc[-1]):
                 ax.annotate(f"P={end['train_size']:g}", (end["R_f"], end["test_error"]), xytext=(4, -9),
                             textcoords="offset points", fontsize=6, color=f"C{index % 10}")
-        handles, _ = ax.get_legend_handles_labels()
-        ax.legend(handles=handles, fontsize=7, loc="best")
+        fit_handles = list(ax.get_legend().legend_handles) if ax.get_legend() is not None else []
+        curve_handles = [line for line in ax.get_lines() if line.get_label() in archs]
+        ax.legend(handles=fit_handles + curve_handles, fontsize=7, loc="best")
         runs = runs_per_point(group)
         ax.set_title(f"{dataset}, {average}: c = {group['cutoff'].iloc[0]:g}, delta = {group['delta'].iloc[0]:.2g} px; "
                      f"{runs} runs per point\ngrey: all architectures at the largest P", fontsize=9)
@@ -225,7 +227,8 @@ def delta_cutoff_grid(table: pd.DataFrame, options: FigureOptions) -> list[Figur
                   for d in deltas for c in cutoffs}
         for average in sorted(part["average"].unique()):
             for quantity in MEASURES:
-                fig = Figure(figsize=(3.2 * len(cutoffs) + 0.8, 2.9 * len(deltas) + 0.6), layout="constrained")
+                fig = Figure(figsize=(max(3.2 * len(cutoffs) + 0.8, 7.5), 2.9 * len(deltas) + 0.9),
+                             layout="constrained")
                 axes = fig.subplots(len(deltas), len(cutoffs), squeeze=False, sharey=True)
                 runs = []
                 for (i, d), (j, c) in ((a, b) for a in enumerate(deltas) for b in enumerate(cutoffs)):
@@ -252,8 +255,8 @@ def delta_cutoff_grid(table: pd.DataFrame, options: FigureOptions) -> list[Figur
                 allowed_note = (f"green: T_min <= T <= T_max for {n}x{n} images" if n is not None
                                 else "allowed range unknown (no image size)")
                 runs_text = runs_per_point(pd.concat(runs)) if runs else "0"
-                fig.suptitle(f"{dataset}, {average}: test error vs {quantity} ({allowed_note}; {runs_text} runs per "
-                             f"point; r on {options.scale} scales)", fontsize=10)
+                fig.suptitle(f"{dataset}, {average}: test error vs {quantity}\n{allowed_note}; {runs_text} runs per "
+                             f"point; r on {options.scale} scales", fontsize=10)
                 results.append(FigureResult(f"{kind}_{slug(dataset)}_{average}_{quantity}", kind,
                                             f"{dataset}, {average}: test error vs {quantity} for each (delta, cutoff)",
                                             fig, runs=runs_text))

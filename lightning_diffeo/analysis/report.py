@@ -96,8 +96,10 @@ def _table2_markdown(table2: pd.DataFrame) -> str:
         record = {"dataset": row["dataset"], "average": row["average"], "architectures": row["architectures"],
                   "runs per point": row["runs_per_point"]}
         for quantity in MEASURES:
-            record[quantity] = (f"{fmt(row.get(quantity, math.nan))} [{fmt(row.get(f'{quantity}_ci_low', math.nan))}, "
-                                f"{fmt(row.get(f'{quantity}_ci_high', math.nan))}]")
+            r = row.get(quantity, math.nan)
+            low, high = row.get(f"{quantity}_ci_low", math.nan), row.get(f"{quantity}_ci_high", math.nan)
+            record[quantity] = "n/a" if not math.isfinite(r) else (
+                f"{fmt(r)} [{fmt(low)}, {fmt(high)}]" if math.isfinite(low) else fmt(r))
         for quantity in MEASURES:
             value = row.get(f"paper_{quantity}", math.nan)
             record[f"paper {quantity}"] = "" if value is None or (isinstance(value, float) and math.isnan(value)) \
@@ -209,8 +211,10 @@ def _report_markdown(table: pd.DataFrame, report: Report, table2: pd.DataFrame, 
         lines.append("Not computed: the table has no test error or no trained diffeomorphism measurements.")
     else:
         lines += [_table2_markdown(table2), "",
-                  "Paper values (Petrini et al. 2021, Table 2; CIFAR10 from Figs 15-16) are shown for median rows of "
-                  "the paper's datasets. Files: `table2.csv`, `table2.md`, `correlations.csv`."]
+                  "Architectures: points with a positive test error and stability (log scales need them); a "
+                  "coefficient needs at least 3 (n/a otherwise). Paper values (Petrini et al. 2021, Table 2; CIFAR10 "
+                  "from Figs 15-16) are shown for median rows of the paper's datasets. Files: `table2.csv`, "
+                  "`table2.md`, `correlations.csv`."]
     lines += ["", "## Tables", "",
               "- `aggregated.csv`: every configuration (stage, layer, cutoff, temperature, average, ...) with "
               "geometric means, relative errors and `n` realisations",
