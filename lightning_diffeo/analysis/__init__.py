@@ -28,7 +28,15 @@ from lightning_diffeo.analysis.stats import (
     log_mean,
     pearson,
 )
-from lightning_diffeo.analysis.table import MEASURES, image_size_of, load_table, nearest_value, output_rows, select
+from lightning_diffeo.analysis.table import (
+    MEASURES,
+    image_size_of,
+    load_table,
+    nearest_value,
+    output_rows,
+    select,
+    size_text,
+)
 
 __all__ = [
     "MEASURES",
@@ -62,6 +70,7 @@ __all__ = [
     "pearson",
     "select",
     "size_curves",
+    "size_text",
     "temperature_bounds",
     "write_report",
 ]

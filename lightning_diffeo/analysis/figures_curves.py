@@ -13,6 +13,7 @@ from lightning_diffeo.analysis._plot import LABELS, QUANTITY_COLOURS, STAGE_STYL
 from lightning_diffeo.analysis.figures import FigureOptions, FigureResult
 from lightning_diffeo.analysis.figures_points import slug
 from lightning_diffeo.analysis.points import depth_profiles, noise_curves, size_curves
+from lightning_diffeo.analysis.table import size_text
 
 __all__ = ["depth_profile", "noise", "stability_vs_size"]
 
@@ -132,7 +133,7 @@ def depth_profile(table: pd.DataFrame, options: FigureOptions) -> list[FigureRes
             ax.legend(handles=handles, fontsize=7, ncol=2)
         runs = runs_per_point(group)
         fig.suptitle(f"{dataset}, {average}: R_f per layer (c = {group['cutoff'].iloc[0]:g}, "
-                     f"delta = {group['delta'].iloc[0]:.2g} px, P = {group['train_size'].max():g}; {runs} runs per point)",
+                     f"delta = {group['delta'].iloc[0]:.2g} px, {size_text(group['train_size'])}; {runs} runs per point)",
                      fontsize=10)
         results.append(FigureResult(f"{kind}_{slug(dataset)}_{average}", kind, f"{dataset}, {average}: {title}", fig,
                                     runs=runs))
@@ -164,7 +165,7 @@ def noise(table: pd.DataFrame, options: FigureOptions) -> list[FigureResult]:
         ax.set_ylabel(LABELS["G_f"])
         ax.legend(fontsize=7)
         runs = runs_per_point(group)
-        ax.set_title(f"{dataset}, {average}: stability to isotropic noise (P = {group['train_size'].max():g}; "
+        ax.set_title(f"{dataset}, {average}: stability to isotropic noise ({size_text(group['train_size'])}; "
                      f"{runs} runs per point)", fontsize=9)
         results.append(FigureResult(f"{kind}_{slug(dataset)}_{average}", kind, f"{dataset}, {average}: {title}", fig,
                                     runs=runs))

@@ -27,7 +27,7 @@ from lightning_diffeo.analysis.figures import FigureOptions, FigureResult
 from lightning_diffeo.analysis.points import architecture_points, size_curves
 from lightning_diffeo.analysis.scales import is_allowed
 from lightning_diffeo.analysis.stats import fit_power_law, pearson
-from lightning_diffeo.analysis.table import MEASURES, image_size_of
+from lightning_diffeo.analysis.table import MEASURES, image_size_of, size_text
 
 __all__ = ["delta_cutoff_grid", "error_vs_stability", "mean_vs_median", "size_trajectories"]
 
@@ -54,9 +54,7 @@ def _no_error(table: pd.DataFrame) -> str | None:
 
 def _setting_text(points: pd.DataFrame) -> str:
     cutoff, delta = points["cutoff"].iloc[0], points["delta"].iloc[0]
-    sizes = sorted(points["train_size"].unique())
-    p_text = f"P = {sizes[0]:g}" if len(sizes) == 1 else f"P = {sizes[0]:g}-{sizes[-1]:g}"
-    return f"c = {cutoff:g}, delta = {delta:.2g} px, {p_text}"
+    return f"c = {cutoff:g}, delta = {delta:.2g} px, {size_text(points['train_size'])}"
 
 
 def scatter_panel(ax: Axes, points: pd.DataFrame, quantity: str, options: FigureOptions, colours: list,

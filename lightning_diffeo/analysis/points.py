@@ -82,11 +82,13 @@ def size_curves(
     """Per architecture and training-set size P: the output layer's aggregated D_f, G_f, R_f, test error.
 
     The curves of Figs 13, 18 and 22. ``all_cutoffs=True`` keeps every cutoff (at the
-    chosen delta) instead of one.
+    chosen delta) instead of one. Runs on the whole training split (``train_size`` NaN) have
+    no place on a P axis and are left out.
     """
     cutoff, delta = _setting(table, cutoff, delta)
     rows = select(table, kind="diffeo", stage=stage, cutoff=None if all_cutoffs else cutoff, delta=delta,
                   train_size=None, layer="output", average=average)
+    rows = rows[rows["train_size"].notna()]
     return _aggregate_without(rows, ("layer", "relative_depth")).sort_values(["dataset", "arch", "train_size"])
 
 

@@ -23,7 +23,7 @@ from lightning_diffeo.analysis.correlate import correlation_table, correlations
 from lightning_diffeo.analysis.figures import FIGURE_KINDS, FigureOptions, FigureResult, make_figures
 from lightning_diffeo.analysis.points import architecture_points, main_setting
 from lightning_diffeo.analysis.stats import aggregate
-from lightning_diffeo.analysis.table import MEASURES, load_table
+from lightning_diffeo.analysis.table import MEASURES, load_table, size_text
 
 __all__ = ["Report", "main", "write_report"]
 
@@ -52,30 +52,42 @@ def _check_folder(out: Path, overwrite: bool) -> None:
                               "into it")
 
 
-def _study_description(source: object) -> tuple[str | None, str | None]:
-    """(description, spec file name) from a study.json / spec beside the table, if any."""
+def _read_spec(path: Path) -> object:
+    import yaml
+
+    text = path.read_text(encoding="utf-8")
+    try:
+        return json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
+    except (ValueError, yaml.YAMLError):
+        return None
+
+
+def _describe(spec: object) -> str | None:
+    if isinstance(spec, dict):
+        for key in ("description", "name"):
+            if isinstance(spec.get(key), str) and spec[key].strip():
+                return spec[key].strip()
+    return None
+
+
+def _study_description(source: object, spec: str | os.PathLike | None) -> tuple[str | None, str | None]:
+    """(description, spec file) from ``spec``, else from a study file beside the table: one of
+    ``_SPEC_FILES``, or a sweep spec (a YAML file with ``grid`` and ``description`` keys)."""
+    if spec is not None:
+        path = Path(spec)
+        if not path.is_file():
+            raise FileNotFoundError(f"spec {str(path)!r} does not exist")
+        return _describe(_read_spec(path)), str(path)
     if isinstance(source, pd.DataFrame):
         return None, None
     folder = Path(source).parent
     for name in _SPEC_FILES:
-        path = folder / name
-        if not path.is_file():
-            continue
-        text = path.read_text(encoding="utf-8")
-        try:
-            if name.endswith(".json"):
-                spec = json.loads(text)
-            else:
-                import yaml
-
-                spec = yaml.safe_load(text)
-        except ValueError:
-            return None, name
-        if isinstance(spec, dict):
-            for key in ("description", "name"):
-                if isinstance(spec.get(key), str) and spec[key].strip():
-                    return spec[key].strip(), name
-        return None, name
+        if (folder / name).is_file():
+            return _describe(_read_spec(folder / name)), name
+    for path in sorted([*folder.glob("*.yaml"), *folder.glob("*.yml")]):
+        content = _read_spec(path)
+        if isinstance(content, dict) and "grid" in content and _describe(content):
+            return _describe(content), path.name
     return None, None
 
 
@@ -113,6 +125,7 @@ def write_report(
     out: str | os.PathLike,
     *,
     description: str | None = None,
+    spec: str | os.PathLike | None = None,
     overwrite: bool = False,
     options: FigureOptions | None = None,
     formats: Sequence[Literal["png", "pdf"]] = _FORMATS,
@@ -123,8 +136,10 @@ def write_report(
         source: the study table (CSV, parquet, or DataFrame).
         out: report folder; refused if it exists and is not empty, unless ``overwrite``
             (then files of the same name are replaced, each atomically).
-        description: the study's description; default the ``description`` (or ``name``) of a
-            ``study.json``/``spec.json``/``study.yaml``/``spec.yaml``/``sweep.yaml`` beside the table.
+        description: the study's description; default the ``description`` (or ``name``) of
+            ``spec``, else of a ``study.json``/``spec.json``/``study.yaml``/``spec.yaml``/
+            ``sweep.yaml`` or a sweep spec (YAML with ``grid`` and ``description``) beside the table.
+        spec: a study or sweep spec file (JSON or YAML) to take the description from.
         options: figure settings (cutoff, delta, correlation scale, bootstrap).
         formats: figure file formats.
 
@@ -139,7 +154,7 @@ def write_report(
         raise ValueError(f"formats must be a non-empty list of {list(_FORMATS)}, got {list(formats)!r}")
     _check_folder(out, overwrite)
     table = load_table(source)
-    spec_description, spec_file = _study_description(source)
+    spec_description, spec_file = _study_description(source, spec)
     description = description or spec_description
     report = Report(out)
     report.figures = make_figures(table, options)
@@ -181,12 +196,12 @@ def _report_markdown(table: pd.DataFrame, report: Report, table2: pd.DataFrame, 
     if description:
         lines += [description, ""]
     if spec_file:
-        lines += [f"Study specification: `{spec_file}` beside the table.", ""]
+        lines += [f"Study specification: `{spec_file}`.", ""]
     lines += [
         f"- runs: {runs}; datasets: {', '.join(map(str, sorted(table['dataset'].unique())))}; architectures: "
         f"{', '.join(map(str, sorted(table['arch'].unique())))}",
-        f"- training-set sizes P: {', '.join(f'{p:g}' for p in sorted(table['train_size'].unique()))}; seeds per "
-        f"configuration: see `n` in `aggregated.csv`",
+        f"- training-set sizes: {size_text(table['train_size'])}"
+        f" ({table['train_size'].nunique()} measured); seeds per configuration: see `n` in `aggregated.csv`",
         f"- main setting: cutoff c = {cutoff:g}, delta = {delta_text} px, largest P of each dataset, output layer, "
         "trained network (best validation checkpoint)",
         "- every point is a geometric mean over realisations (seeds); relative error = std of the log (ddof = 1) / "
@@ -236,7 +251,9 @@ def build_parser():
     parser.add_argument("results", type=str, help="study table: .csv or .parquet")
     parser.add_argument("-o", "--out", type=str, required=True, help="report folder (refused if not empty)")
     parser.add_argument("--description", type=str | None, default=None,
-                        help="study description (default: from study.json or a spec beside the table)")
+                        help="study description (default: from --spec, or study.json or a sweep spec beside the table)")
+    parser.add_argument("--spec", type=str | None, default=None,
+                        help="sweep spec or study.json to take the description from")
     parser.add_argument("--overwrite", action=ActionYesNo, default=False,
                         help="write into an existing, non-empty folder (files of the same name are replaced)")
     parser.add_argument("--cutoff", type=float | None, default=None, help="cutoff of the main figures (default 3)")
@@ -280,7 +297,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     options = FigureOptions(cutoff=args.cutoff, delta=args.delta, scale=args.scale, n_boot=args.n_boot,
                             seed=args.seed, image_size=args.image_size)
     try:
-        report = write_report(args.results, args.out, description=args.description, overwrite=args.overwrite,
+        report = write_report(args.results, args.out, description=args.description, spec=args.spec,
+                              overwrite=args.overwrite,
                               options=options, formats=args.formats)
     except (FileExistsError, FileNotFoundError, ValueError) as error:
         _fail(str(error))

@@ -25,6 +25,7 @@ __all__ = [
     "nearest_value",
     "output_rows",
     "select",
+    "size_text",
 ]
 
 MEASURES = ("D_f", "G_f", "R_f")
@@ -110,6 +111,18 @@ def output_rows(table: pd.DataFrame) -> pd.DataFrame:
     return table[np.isclose(table["relative_depth"], deepest) | (table["relative_depth"].isna() & deepest.isna())]
 
 
+def size_text(values: Sequence[float] | pd.Series) -> str:
+    """"P = 4096", "P = 256-4096" or "whole training split" (train_size NaN) for titles."""
+    sizes = pd.Series(values, dtype=float)
+    known = sorted(sizes.dropna().unique())
+    parts = []
+    if known:
+        parts.append(f"P = {known[0]:g}" if len(known) == 1 else f"P = {known[0]:g}-{known[-1]:g}")
+    if sizes.isna().any():
+        parts.append("whole training split")
+    return ", ".join(parts)
+
+
 def _close(series: pd.Series, value: float) -> pd.Series:
     return pd.Series(np.isclose(series.astype(float), value, rtol=1e-6, atol=0.0), index=series.index)
 
@@ -135,7 +148,8 @@ def select(
         delta: keep the measured delta (pixels) closest to this one on a log scale, per
             dataset; None keeps all.
         train_size: ``"max"`` keeps, per dataset, the largest training-set size P in the table
-            (the paper compares architectures at full P); an integer keeps that P; None all.
+            (the paper compares architectures at full P), or the rows of the whole training
+            split (``train_size`` NaN) where there are some; an integer keeps that P; None all.
         layer: ``"output"`` keeps each run's last probed layer, ``"all"`` every layer.
         average: ``"median"`` or ``"mean"``; None keeps both.
     """
@@ -152,7 +166,10 @@ def select(
             parts.append(part[_close(part["delta"], nearest_value(part["delta"], delta))])
         rows = pd.concat(parts) if parts else rows.iloc[:0]
     if train_size == "max" and not rows.empty:
-        rows = rows[rows["train_size"] == rows.groupby("dataset")["train_size"].transform("max")]
+        whole = rows["train_size"].isna()
+        whole_in_dataset = whole.groupby(rows["dataset"]).transform("any")
+        largest = rows["train_size"] == rows.groupby("dataset")["train_size"].transform("max")
+        rows = rows[(whole_in_dataset & whole) | (~whole_in_dataset & largest)]
     elif train_size is not None and train_size != "max":
         rows = rows[rows["train_size"] == train_size]
     if layer == "output":

@@ -98,7 +98,7 @@ def test_description_comes_from_study_json_beside_the_table(csv_path, tmp_path):
     (folder / "study.json").write_text(json.dumps({"description": "LeNet, VGG11 and ResNet18 on CIFAR10."}))
     report = write_report(folder / "results.csv", tmp_path / "r", options=FigureOptions(n_boot=0), formats=["png"])
     assert "LeNet, VGG11 and ResNet18 on CIFAR10." in (tmp_path / "r" / "report.md").read_text()
-    assert "Study specification: `study.json`" in (tmp_path / "r" / "report.md").read_text()
+    assert "Study specification: `study.json`." in (tmp_path / "r" / "report.md").read_text()
     assert {p.suffix for p in report.files if p.parent.name == "figures"} == {".png"}
 
 
@@ -108,3 +108,20 @@ def test_console_command_dispatches_report(csv_path, tmp_path, capsys):
     cli_main(["report", csv_path, "-o", str(tmp_path / "r"), "--formats", "[png]", "--n_boot", "0"])
     assert "wrote 4 figures" in capsys.readouterr().out
     assert (tmp_path / "r" / "report.md").exists()
+
+
+def test_description_from_a_sweep_spec_beside_the_table_or_given(csv_path, tmp_path, capsys):
+    folder = tmp_path / "study"
+    folder.mkdir()
+    pd.read_csv(csv_path).to_csv(folder / "results.csv", index=False)
+    (folder / "digits_tiny.yaml").write_text("description: LeNet and fc2 on Digits\ngrid:\n  model.arch: [lenet, fc2]\n")
+    write_report(folder / "results.csv", tmp_path / "a", options=FigureOptions(n_boot=0), formats=["png"])
+    assert "LeNet and fc2 on Digits\n" in (tmp_path / "a" / "report.md").read_text()
+    other = tmp_path / "other.json"
+    other.write_text(json.dumps({"name": "named study"}))
+    main([str(folder / "results.csv"), "-o", str(tmp_path / "b"), "--spec", str(other), "--formats", "[png]",
+          "--n_boot", "0"])
+    assert "named study" in (tmp_path / "b" / "report.md").read_text()
+    with pytest.raises(SystemExit):
+        main([csv_path, "-o", str(tmp_path / "c"), "--spec", str(tmp_path / "none.yaml")])
+    assert "spec" in capsys.readouterr().err and not (tmp_path / "c").exists()

@@ -114,3 +114,14 @@ def test_curve_helpers(table):
     assert "D_f" not in noise.columns
     # planted G_f = 0.05 ||eta||^2 times exp(N(0, 0.1^2)) per run: the log-ratio has sd 0.1
     assert abs(math.log(lenet.loc[0.1, "G_f"] / lenet.loc[0.01, "G_f"] / 100)) < 0.5
+
+
+def test_whole_training_split_counts_as_the_largest_size(table):
+    whole = table.copy()
+    whole.loc[whole["train_size"] == 4096, "train_size"] = np.nan
+    rows = select(whole, cutoff=3.0, delta=1.0, average="median")
+    assert rows["train_size"].isna().all() and len(rows) == 3 * 2
+    points = architecture_points(whole, average="median")
+    assert len(points) == 3 and points["n"].eq(2).all()
+    assert set(size_curves(whole, average="median")["train_size"]) == {256, 1024}
+    assert analysis.size_text(whole["train_size"]) == "P = 256-1024, whole training split"
