@@ -33,6 +33,7 @@ __all__ = ["delta_cutoff_grid", "error_vs_stability", "mean_vs_median", "size_tr
 
 _ALLOWED_COLOUR = "#e2f3e2"
 _MAX_GRID = 6
+_DELTA_TOLERANCE = 1.5  # a panel shows the delta measured at its cutoff nearest its row's, within this factor
 
 
 def slug(text: object) -> str:
@@ -206,7 +207,12 @@ def _subset(values: list[float], limit: int) -> list[float]:
 
 
 def delta_cutoff_grid(table: pd.DataFrame, options: FigureOptions) -> list[FigureResult]:
-    """Test error against D_f, G_f and R_f for every measured (delta, cutoff), allowed T on green (Fig 21)."""
+    """Test error against D_f, G_f and R_f for every measured (delta, cutoff), allowed T on green (Fig 21).
+
+    Rows are the deltas of the cutoff measured at the most deltas (at most 6, spread over
+    them); each panel shows, at its cutoff, the measured delta nearest its row's within a
+    factor 1.5, so that temperature sweeps, whose deltas differ between cutoffs, fill the grid.
+    """
     kind, title = "delta_cutoff_grid", "test error vs stability for each (delta, cutoff)"
     reason = _no_error(table)
     rows = table[(table["kind"] == "diffeo") & (table["stage"] == "best")]
@@ -216,7 +222,8 @@ def delta_cutoff_grid(table: pd.DataFrame, options: FigureOptions) -> list[Figur
         return [FigureResult(kind, kind, title, reason=reason)]
     results = []
     for dataset, part in rows.groupby("dataset", sort=True):
-        deltas = _subset(sorted(part["delta"].round(10).unique()), _MAX_GRID)
+        per_cutoff = part.groupby("cutoff")["delta"].nunique()
+        deltas = _subset(sorted(part.loc[part["cutoff"] == per_cutoff.idxmax(), "delta"].unique()), _MAX_GRID)
         cutoffs = _subset(sorted(part["cutoff"].unique()), _MAX_GRID)
         if len(deltas) * len(cutoffs) < 2:
             continue
@@ -232,8 +239,8 @@ def delta_cutoff_grid(table: pd.DataFrame, options: FigureOptions) -> list[Figur
                 for (i, d), (j, c) in ((a, b) for a in enumerate(deltas) for b in enumerate(cutoffs)):
                     ax = axes[i][j]
                     points = panels[(d, c)]
-                    points = points[(points["average"] == average) & np.isclose(points["delta"], d, rtol=1e-6)]
-                    points = points.reset_index(drop=True)
+                    near = np.abs(np.log(points["delta"].astype(float) / d)) <= np.log(_DELTA_TOLERANCE)
+                    points = points[(points["average"] == average) & near].reset_index(drop=True)
                     if points.empty:
                         ax.set_title(f"delta = {d:.2g}, c = {c:g}\nnot measured", fontsize=8)
                         ax.set_axis_off()
@@ -245,7 +252,8 @@ def delta_cutoff_grid(table: pd.DataFrame, options: FigureOptions) -> list[Figur
                     temperature = float(points["temperature"].iloc[0])
                     if n is not None and is_allowed(n, float(c), temperature):
                         ax.set_facecolor(_ALLOWED_COLOUR)
-                    ax.set_title(f"delta = {d:.2g}, c = {c:g}, T = {temperature:.2g}\nr = {fmt(c_r.r)}", fontsize=8)
+                    shown = float(points["delta"].iloc[0])
+                    ax.set_title(f"delta = {shown:.2g}, c = {c:g}, T = {temperature:.2g}\nr = {fmt(c_r.r)}", fontsize=8)
                     if i < len(deltas) - 1:
                         ax.set_xlabel("")
                     if j > 0:

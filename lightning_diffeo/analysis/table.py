@@ -146,7 +146,8 @@ def select(
         stage: ``"init"``, ``"best"``, ``"epoch<k>"``, or None for every stage.
         cutoff: keep this cutoff; None keeps all (noise rows have none).
         delta: keep the measured delta (pixels) closest to this one on a log scale, per
-            dataset; None keeps all.
+            dataset and cutoff (temperature sweeps measure different deltas at each cutoff);
+            None keeps all.
         train_size: ``"max"`` keeps, per dataset, the largest training-set size P in the table
             (the paper compares architectures at full P), or the rows of the whole training
             split (``train_size`` NaN) where there are some; an integer keeps that P; None all.
@@ -162,7 +163,8 @@ def select(
         rows = rows[_close(rows["cutoff"], cutoff)]
     if delta is not None and "delta" in rows.columns and not rows.empty:
         parts = []
-        for _, part in rows.groupby("dataset", sort=False):
+        keys = ["dataset", "cutoff"] if "cutoff" in rows.columns else ["dataset"]
+        for _, part in rows.groupby(keys, sort=False, dropna=False):
             parts.append(part[_close(part["delta"], nearest_value(part["delta"], delta))])
         rows = pd.concat(parts) if parts else rows.iloc[:0]
     if train_size == "max" and not rows.empty:

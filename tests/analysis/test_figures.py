@@ -105,3 +105,13 @@ def test_figures_without_their_data_are_skipped_with_a_reason():
     no_error = make_figures(minimal.drop(columns=["test_error"]), OPTIONS)
     skipped = {r.kind: r.reason for r in no_error if r.figure is None}
     assert "test_error" in skipped["error_vs_stability"]
+
+
+def test_grid_follows_temperature_sweeps_whose_deltas_differ_between_cutoffs():
+    table = _small(averages=("median",), noise_norms=(), train_sizes=(4096,))
+    shifted = table["cutoff"] == 15.0
+    table.loc[shifted, "delta"] *= 1.1
+    table.loc[shifted, "temperature"] *= 1.21
+    result = next(r for r in make_figures(table, OPTIONS) if r.name == "delta_cutoff_grid_cifar10_median_R_f")
+    titles = sorted(ax.get_title().split(", T")[0] for ax in _drawn_axes(result.figure))
+    assert titles == ["delta = 0.5, c = 3", "delta = 0.55, c = 15", "delta = 1, c = 3", "delta = 1.1, c = 15"]
