@@ -12,7 +12,7 @@ import pandas as pd
 from matplotlib.colors import Normalize
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
-from matplotlib.ticker import FuncFormatter
+from matplotlib.ticker import FuncFormatter, LogLocator, MaxNLocator, NullFormatter
 
 from lightning_diffeo._atomic import atomic_write
 
@@ -139,21 +139,23 @@ def _short(value: float) -> str:
 
 
 def tidy_log_axes(ax) -> None:
-    """Short tick labels on log axes; minor ticks labelled when the axis spans less than about a
-    decade (only at 2 and 5 unless it spans less than half a decade), so that labels never run into each other."""
-    for axis, limits in ((ax.xaxis, ax.get_xlim), (ax.yaxis, ax.get_ylim)):
-        if axis.get_scale() != "log":
+    """Readable ticks on log axes, chosen from the span of the current limits (call after drawing).
+
+    Over more than ~1 decade: decades; over half a decade to one: 1, 2, 5 times decades; over
+    less: about four evenly spaced ticks (a narrow log axis is nearly linear). Minor ticks stay
+    unlabelled, so that labels never run into each other.
+    """
+    ax.autoscale_view()
+    for axis, limits in ((ax.xaxis, ax.get_xlim()), (ax.yaxis, ax.get_ylim())):
+        if axis.get_scale() != "log" or min(limits) <= 0:
             continue
-
-        def minor(value: float, _position: int, limits=limits) -> str:
-            low, high = limits()
-            if low <= 0 or value <= 0 or math.log10(high / low) > 1.2:
-                return ""
-            mantissa = round(value / 10 ** math.floor(math.log10(value) + 1e-9), 6)
-            return _short(value) if mantissa in (2.0, 5.0) or math.log10(high / low) < 0.5 else ""
-
+        span = math.log10(max(limits) / min(limits))
+        if span <= 0.5:
+            axis.set_major_locator(MaxNLocator(nbins=4, steps=[1, 2, 2.5, 5, 10]))
+        elif span <= 1.2:
+            axis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
         axis.set_major_formatter(FuncFormatter(lambda value, _position: _short(value)))
-        axis.set_minor_formatter(FuncFormatter(minor))
+        axis.set_minor_formatter(NullFormatter())
 
 
 def save(fig: Figure, path: str | os.PathLike, dpi: int = 120) -> Path:
