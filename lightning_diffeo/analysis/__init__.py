@@ -7,7 +7,7 @@ No torch and no lightning: a collected CSV can be analysed anywhere.
     >>> correlations(table)  # doctest: +SKIP
 """
 
-from lightning_diffeo.analysis.correlate import correlation_table, correlations, grid_correlations
+from lightning_diffeo.analysis.correlate import correlation_table, correlations, grid_correlations, power_laws
 from lightning_diffeo.analysis.figures import FIGURE_KINDS, FigureOptions, FigureResult, make_figures
 from lightning_diffeo.analysis.paper import PAPER_CORRELATIONS, PAPER_POWER_LAW, paper_correlations
 from lightning_diffeo.analysis.points import (
@@ -68,6 +68,7 @@ __all__ = [
     "output_rows",
     "paper_correlations",
     "pearson",
+    "power_laws",
     "select",
     "size_curves",
     "size_text",

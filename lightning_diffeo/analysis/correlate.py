@@ -15,13 +15,13 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 
-from lightning_diffeo.analysis.paper import paper_correlations
+from lightning_diffeo.analysis.paper import PAPER_POWER_LAW, paper_correlations
 from lightning_diffeo.analysis.points import architecture_points
 from lightning_diffeo.analysis.scales import is_allowed
-from lightning_diffeo.analysis.stats import pearson
+from lightning_diffeo.analysis.stats import fit_power_law, pearson
 from lightning_diffeo.analysis.table import MEASURES, image_size_of
 
-__all__ = ["correlations", "correlation_table", "grid_correlations"]
+__all__ = ["correlations", "correlation_table", "grid_correlations", "power_laws"]
 
 
 def _correlate_points(
@@ -78,6 +78,42 @@ def correlations(
     if points.empty:
         return pd.DataFrame(columns=[*by, "quantity", "r", "ci_low", "ci_high", "n_points", "runs_per_point", "scale"])
     return _correlate_points(points, by, quantities, y, scale, n_boot, confidence, seed)
+
+
+def power_laws(
+    table: pd.DataFrame,
+    *,
+    quantities: Sequence[str] = MEASURES,
+    cutoff: float | None = None,
+    delta: float | None = None,
+    stage: str = "best",
+    train_size: int | Literal["max"] | None = "max",
+) -> pd.DataFrame:
+    """Fits test_error = a X^b across architectures, X each of D_f, G_f, R_f, per dataset and average.
+
+    Returns:
+        One row per (dataset, average, quantity): ``a, a_err, b, b_err, n_points`` (NaN when fewer
+        than 2 points with positive values), and ``paper_a``, ``paper_b`` for R_f on CIFAR10 with
+        the median estimator (eps_t ~ 0.2 sqrt(R_f)).
+    """
+    points = architecture_points(table, cutoff=cutoff, delta=delta, stage=stage, train_size=train_size)
+    records = []
+    for (dataset, average), group in points.groupby(["dataset", "average"], sort=True):
+        for quantity in quantities:
+            x, y = group[quantity].to_numpy(float), group["test_error"].to_numpy(float)
+            keep = np.isfinite(x) & np.isfinite(y) & (x > 0) & (y > 0)
+            record = {"dataset": dataset, "average": average, "quantity": quantity, "a": math.nan, "a_err": math.nan,
+                      "b": math.nan, "b_err": math.nan, "n_points": int(keep.sum())}
+            if keep.sum() >= 2 and np.ptp(x[keep]) > 0:
+                law = fit_power_law(x[keep], y[keep])
+                record.update(a=law.a, a_err=law.a_err, b=law.b, b_err=law.b_err)
+            published = paper_correlations(dataset)
+            on_paper = (published is not None and published[0] == PAPER_POWER_LAW["dataset"] and quantity == "R_f"
+                        and average == "median")
+            record["paper_a"] = PAPER_POWER_LAW["a"] if on_paper else math.nan
+            record["paper_b"] = PAPER_POWER_LAW["b"] if on_paper else math.nan
+            records.append(record)
+    return pd.DataFrame.from_records(records)
 
 
 def correlation_table(correlations_long: pd.DataFrame) -> pd.DataFrame:

@@ -24,6 +24,7 @@ from lightning_diffeo.analysis._plot import (
     tidy_log_axes,
 )
 from lightning_diffeo.analysis.figures import FigureOptions, FigureResult
+from lightning_diffeo.analysis.paper import PAPER_POWER_LAW, paper_correlations
 from lightning_diffeo.analysis.points import architecture_points, size_curves
 from lightning_diffeo.analysis.scales import is_allowed
 from lightning_diffeo.analysis.stats import fit_power_law, pearson
@@ -59,9 +60,11 @@ def _setting_text(points: pd.DataFrame) -> str:
 
 
 def scatter_panel(ax: Axes, points: pd.DataFrame, quantity: str, options: FigureOptions, colours: list,
-                  fit: bool = True, label_points: bool = True, legend: bool = True) -> None:
+                  fit: bool = True, label_points: bool = True, legend: bool = True,
+                  reference: tuple[float, float] | None = None) -> None:
     """Test error against ``quantity`` (D_f, G_f, R_f or inv_G_f), one point per row, with error bars,
-    the power-law fit and the correlation coefficient in the legend; log-log axes."""
+    the power-law fit and the correlation coefficient in the legend; log-log axes.
+    ``reference`` (a, b) adds the published law a X^b, dotted."""
     x, x_err = _values(points, quantity)
     y, y_err = points["test_error"].to_numpy(float), points["test_error_rel_err"].to_numpy(float)
     for i, (_, row) in enumerate(points.iterrows()):
@@ -75,6 +78,10 @@ def scatter_panel(ax: Axes, points: pd.DataFrame, quantity: str, options: Figure
         grid = np.geomspace(x[valid].min(), x[valid].max(), 50)
         handles += ax.plot(grid, law(grid), color="black", linewidth=1,
                            label=f"fit {law.a:.2g} X^({fmt(law.b)} ± {fmt(law.b_err)})")
+    if reference is not None and valid.any():
+        grid = np.geomspace(x[valid].min(), x[valid].max(), 50)
+        handles += ax.plot(grid, reference[0] * grid ** reference[1], color="grey", linewidth=1, linestyle=":",
+                           label=f"paper {reference[0]:g} X^{reference[1]:g}")
     c = pearson(x, y, scale=options.scale, n_boot=options.n_boot if legend else 0, seed=options.seed)
     if math.isfinite(c.r):
         handles.append(Line2D([], [], linestyle="", label=f"r = {fmt(c.r)} [{fmt(c.low)}, {fmt(c.high)}] ({options.scale})"))
@@ -104,8 +111,11 @@ def error_vs_stability(table: pd.DataFrame, options: FigureOptions) -> list[Figu
         fig = Figure(figsize=(14, 4.6), layout="constrained")
         axes = fig.subplots(1, 3)
         colours, norm = depth_colours(group)
+        published = paper_correlations(dataset)
+        law = (PAPER_POWER_LAW["a"], PAPER_POWER_LAW["b"]) if (
+            published is not None and published[0] == PAPER_POWER_LAW["dataset"] and average == "median") else None
         for ax, quantity in zip(axes, ("D_f", "inv_G_f", "R_f")):
-            scatter_panel(ax, group, quantity, options, colours)
+            scatter_panel(ax, group, quantity, options, colours, reference=law if quantity == "R_f" else None)
         add_depth_colourbar(fig, axes, norm)
         fig.legend(handles=marker_handles({marker(row) for _, row in group.iterrows()}), loc="outside lower center",
                    ncol=4, fontsize=8)

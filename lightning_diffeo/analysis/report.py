@@ -19,7 +19,7 @@ import pandas as pd
 
 from lightning_diffeo._atomic import atomic_write_text
 from lightning_diffeo.analysis._plot import fmt, save
-from lightning_diffeo.analysis.correlate import correlation_table, correlations
+from lightning_diffeo.analysis.correlate import correlation_table, correlations, power_laws
 from lightning_diffeo.analysis.figures import FIGURE_KINDS, FigureOptions, FigureResult, make_figures
 from lightning_diffeo.analysis.points import architecture_points, main_setting
 from lightning_diffeo.analysis.stats import aggregate
@@ -167,15 +167,17 @@ def write_report(
     report.files.append(_write_csv(aggregated, out / "aggregated.csv"))
     points = architecture_points(table, cutoff=options.cutoff, delta=options.delta)
     report.files.append(_write_csv(points, out / "points.csv"))
-    table2 = pd.DataFrame()
+    table2, laws = pd.DataFrame(), pd.DataFrame()
     if "test_error" in table.columns and not points.empty:
+        laws = power_laws(table, cutoff=options.cutoff, delta=options.delta)
+        report.files.append(_write_csv(laws, out / "power_laws.csv"))
         long = correlations(table, scale=options.scale, cutoff=options.cutoff, delta=options.delta,
                             n_boot=options.n_boot, seed=options.seed)
         report.files.append(_write_csv(long, out / "correlations.csv"))
         table2 = correlation_table(long)
         report.files.append(_write_csv(table2, out / "table2.csv"))
         report.files.append(atomic_write_text(out / "table2.md", _table2_markdown(table2) + "\n"))
-    markdown = _report_markdown(table, report, table2, description, spec_file, options, formats)
+    markdown = _report_markdown(table, report, table2, laws, description, spec_file, options, formats)
     report.files.append(atomic_write_text(out / "report.md", markdown))
     return report
 
@@ -186,7 +188,20 @@ def _write_csv(frame: pd.DataFrame, path: Path) -> Path:
     return atomic_write(path, lambda temporary: frame.to_csv(temporary, index=False))
 
 
-def _report_markdown(table: pd.DataFrame, report: Report, table2: pd.DataFrame, description: str | None,
+def _laws_markdown(laws: pd.DataFrame) -> str:
+    rows = []
+    for row in laws.to_dict("records"):
+        paper = "" if math.isnan(row["paper_a"]) else f"{row['paper_a']:g} X^{row['paper_b']:g}"
+        fit = "n/a" if math.isnan(row["b"]) else (
+            f"{row['a']:.3g} X^({row['b']:.2f} ± {fmt(row['b_err'])})")
+        rows.append({"dataset": row["dataset"], "average": row["average"], "X": row["quantity"], "fit": fit,
+                     "a ± a_err": "n/a" if math.isnan(row["a"]) else f"{row['a']:.3g} ± {row['a_err']:.2g}",
+                     "points": row["n_points"], "paper": paper})
+    return _markdown_table(pd.DataFrame.from_records(rows))
+
+
+def _report_markdown(table: pd.DataFrame, report: Report, table2: pd.DataFrame, laws: pd.DataFrame,
+                     description: str | None,
                      spec_file: str | None, options: FigureOptions, formats: Sequence[str]) -> str:
     cutoff, delta = main_setting(table)
     cutoff = options.cutoff if options.cutoff is not None else cutoff
@@ -230,6 +245,12 @@ def _report_markdown(table: pd.DataFrame, report: Report, table2: pd.DataFrame, 
                   "coefficient needs at least 3 (n/a otherwise). Paper values (Petrini et al. 2021, Table 2; CIFAR10 "
                   "from Figs 15-16) are shown for median rows of the paper's datasets. Files: `table2.csv`, "
                   "`table2.md`, `correlations.csv`."]
+    lines += ["", "## Power laws: test error = a X^b across architectures", ""]
+    if laws.empty:
+        lines.append("Not computed: the table has no test error or no trained diffeomorphism measurements.")
+    else:
+        lines += [_laws_markdown(laws), "", "Least squares in log-log with standard errors (`power_laws.csv`); the "
+                  "paper finds eps_t ~ 0.2 sqrt(R_f) on CIFAR10."]
     lines += ["", "## Tables", "",
               "- `aggregated.csv`: every configuration (stage, layer, cutoff, temperature, average, ...) with "
               "geometric means, relative errors and `n` realisations",

@@ -14,6 +14,7 @@ from lightning_diffeo.analysis import (
     fit_power_law,
     grid_correlations,
     paper_correlations,
+    power_laws,
     temperature_bounds,
 )
 from tests.analysis.synthetic import IMAGE_SIZE, synthetic_table
@@ -71,3 +72,11 @@ def test_grid_correlations_mark_the_allowed_temperatures(table):
     assert allowed == {(0.25, 3.0): {0.0}, (0.25, 15.0): {0.0}, (1.0, 3.0): {1.0}, (1.0, 15.0): {0.0}}
     unknown = grid_correlations(table.assign(dataset="unknown-set"))
     assert unknown["allowed"].isna().all()
+
+
+def test_power_laws_recover_the_planted_law_with_the_papers_beside_it(table):
+    laws = power_laws(table).set_index(["average", "quantity"])
+    r_f = laws.loc[("median", "R_f")]
+    assert abs(r_f["b"] - 0.5) < 3 * r_f["b_err"] and r_f["n_points"] == 7
+    assert (r_f["paper_a"], r_f["paper_b"]) == (0.2, 0.5)
+    assert math.isnan(laws.loc[("mean", "R_f"), "paper_a"]) and math.isnan(laws.loc[("median", "D_f"), "paper_a"])

@@ -41,6 +41,9 @@ def test_report_command_writes_figures_tables_and_index(csv_path, tmp_path, caps
     assert list(table2["dataset"]) == ["cifar10"] and table2.loc[0, "paper_D_f"] == 0.62
     assert "| cifar10 | median | 3 | 2 |" in (out / "table2.md").read_text()
     assert pd.read_csv(out / "points.csv")["n"].eq(2).all()
+    laws = pd.read_csv(out / "power_laws.csv")
+    assert set(laws["quantity"]) == {"D_f", "G_f", "R_f"} and laws["n_points"].eq(3).all()
+    assert "## Power laws: test error = a X^b across architectures" in report
 
 
 def test_report_refuses_a_non_empty_folder_unless_overwrite(csv_path, tmp_path, capsys):
