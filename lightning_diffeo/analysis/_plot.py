@@ -154,6 +154,8 @@ def tidy_log_axes(ax) -> None:
             axis.set_major_locator(MaxNLocator(nbins=4, steps=[1, 2, 2.5, 5, 10]))
         elif span <= 1.2:
             axis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
+        else:
+            axis.set_major_locator(LogLocator(base=10))
         axis.set_major_formatter(FuncFormatter(lambda value, _position: _short(value)))
         axis.set_minor_formatter(NullFormatter())
 

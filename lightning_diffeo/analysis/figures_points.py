@@ -202,6 +202,7 @@ def size_trajectories(table: pd.DataFrame, options: FigureOptions) -> list[Figur
         fit_handles = list(ax.get_legend().legend_handles) if ax.get_legend() is not None else []
         curve_handles = [line for line in ax.get_lines() if line.get_label() in archs]
         ax.legend(handles=fit_handles + curve_handles, fontsize=7, loc="best")
+        tidy_log_axes(ax)  # the curves widened the limits
         runs = runs_per_point(group)
         ax.set_title(f"{dataset}, {average}: c = {group['cutoff'].iloc[0]:g}, delta = {group['delta'].iloc[0]:.2g} px; "
                      f"{runs} runs per point\ngrey: all architectures at the largest P", fontsize=9)
