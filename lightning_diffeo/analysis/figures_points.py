@@ -196,8 +196,9 @@ def size_trajectories(table: pd.DataFrame, options: FigureOptions) -> list[Figur
         for index, arch in enumerate(archs):
             part = group[group["arch"] == arch].sort_values("train_size")
             ax.plot(part["R_f"], part["test_error"], marker="o", markersize=4, color=f"C{index % 10}", label=arch)
-            for end in (part.iloc[0], part.iloc[-1]):
-                ax.annotate(f"P={end['train_size']:g}", (end["R_f"], end["test_error"]), xytext=(4, -9),
+            # smallest P: top right of its curve, labelled on its left; largest P: labelled on its right
+            for end, offset, align in ((part.iloc[0], (-5, 3), "right"), (part.iloc[-1], (5, -8), "left")):
+                ax.annotate(f"P={end['train_size']:g}", (end["R_f"], end["test_error"]), xytext=offset, ha=align,
                             textcoords="offset points", fontsize=6, color=f"C{index % 10}")
         fit_handles = list(ax.get_legend().legend_handles) if ax.get_legend() is not None else []
         curve_handles = [line for line in ax.get_lines() if line.get_label() in archs]
