@@ -326,4 +326,4 @@ def main(argv: Sequence[str] | None = None) -> None:
     drawn = [r for r in report.figures if r.figure is not None]
     for result in report.skipped:
         print(f"skipped {result.kind} ({result.paper}): {result.reason}", file=sys.stderr)
-    print(f"wrote {len(drawn)} figures, Table 2 and report.md to {report.folder}")
+    print(f"wrote {len(drawn)} figure{'' if len(drawn) == 1 else 's'}, Table 2 and report.md to {report.folder}")

@@ -20,6 +20,18 @@ def csv_path(tmp_path_factory) -> str:
     return str(path)
 
 
+@pytest.fixture(scope="module")
+def minimal_csv(tmp_path_factory) -> str:
+    """A study that supports one figure (error vs stability): for the tests about everything else."""
+    folder = tmp_path_factory.mktemp("minimal")
+    table = synthetic_table(archs={k: ARCHS[k] for k in ("lenet", "vgg11", "resnet18")}, seeds=2, train_sizes=(4096,),
+                            cutoffs=(3.0,), deltas=(1.0,), layers=1, stages=("best",), averages=("median",),
+                            noise_norms=())
+    path = folder / "results.csv"
+    table.to_csv(path, index=False)
+    return str(path)
+
+
 def test_report_command_writes_figures_tables_and_index(csv_path, tmp_path, capsys):
     out = tmp_path / "report"
     main([csv_path, "-o", str(out), "--n_boot", "50", "--description", "A small synthetic study."])
@@ -46,17 +58,17 @@ def test_report_command_writes_figures_tables_and_index(csv_path, tmp_path, caps
     assert "## Power laws: test error = a X^b across architectures" in report
 
 
-def test_report_refuses_a_non_empty_folder_unless_overwrite(csv_path, tmp_path, capsys):
+def test_report_refuses_a_non_empty_folder_unless_overwrite(minimal_csv, tmp_path, capsys):
     out = tmp_path / "report"
     out.mkdir()
     (out / "keep.txt").write_text("mine")
     with pytest.raises(SystemExit) as exit_info:
-        main([csv_path, "-o", str(out)])
+        main([minimal_csv, "-o", str(out)])
     assert exit_info.value.code == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and err.startswith("lightning-diffeo: error: report folder") and "--overwrite" in err
     assert not (out / "report.md").exists()
-    main([csv_path, "-o", str(out), "--overwrite", "--formats", "[png]", "--n_boot", "0"])
+    main([minimal_csv, "-o", str(out), "--overwrite", "--formats", "[png]", "--n_boot", "0"])
     assert (out / "report.md").exists() and (out / "keep.txt").read_text() == "mine"
     assert not list((out / "figures").glob("*.pdf"))
 
@@ -71,11 +83,11 @@ def test_report_refuses_a_non_empty_folder_unless_overwrite(csv_path, tmp_path, 
         (["{csv}"], "out"),
     ],
 )
-def test_report_bad_input_gives_one_line_before_any_work(csv_path, tmp_path, capsys, argv, message):
+def test_report_bad_input_gives_one_line_before_any_work(minimal_csv, tmp_path, capsys, argv, message):
     bad = tmp_path / "bad.csv"
-    pd.read_csv(csv_path).drop(columns=["train_size"]).to_csv(bad, index=False)
+    pd.read_csv(minimal_csv).drop(columns=["train_size"]).to_csv(bad, index=False)
     out = tmp_path / "out"
-    argv = [a.format(out=out, bad=bad, csv=csv_path) for a in argv]
+    argv = [a.format(out=out, bad=bad, csv=minimal_csv) for a in argv]
     with pytest.raises(SystemExit) as exit_info:
         main(argv)
     assert exit_info.value.code == 2
@@ -94,10 +106,10 @@ def test_report_help_and_print_config(capsys):
     assert "n_boot: 2000" in capsys.readouterr().out
 
 
-def test_description_comes_from_study_json_beside_the_table(csv_path, tmp_path):
+def test_description_comes_from_study_json_beside_the_table(minimal_csv, tmp_path):
     folder = tmp_path / "study"
     folder.mkdir()
-    pd.read_csv(csv_path).to_csv(folder / "results.csv", index=False)
+    pd.read_csv(minimal_csv).to_csv(folder / "results.csv", index=False)
     (folder / "study.json").write_text(json.dumps({"description": "LeNet, VGG11 and ResNet18 on CIFAR10."}))
     report = write_report(folder / "results.csv", tmp_path / "r", options=FigureOptions(n_boot=0), formats=["png"])
     assert "LeNet, VGG11 and ResNet18 on CIFAR10." in (tmp_path / "r" / "report.md").read_text()
@@ -105,18 +117,18 @@ def test_description_comes_from_study_json_beside_the_table(csv_path, tmp_path):
     assert {p.suffix for p in report.files if p.parent.name == "figures"} == {".png"}
 
 
-def test_console_command_dispatches_report(csv_path, tmp_path, capsys):
+def test_console_command_dispatches_report(minimal_csv, tmp_path, capsys):
     from lightning_diffeo.cli import main as cli_main
 
-    cli_main(["report", csv_path, "-o", str(tmp_path / "r"), "--formats", "[png]", "--n_boot", "0"])
-    assert "wrote 4 figures" in capsys.readouterr().out
+    cli_main(["report", minimal_csv, "-o", str(tmp_path / "r"), "--formats", "[png]", "--n_boot", "0"])
+    assert "wrote 1 figure," in capsys.readouterr().out
     assert (tmp_path / "r" / "report.md").exists()
 
 
-def test_description_from_a_sweep_spec_beside_the_table_or_given(csv_path, tmp_path, capsys):
+def test_description_from_a_sweep_spec_beside_the_table_or_given(minimal_csv, tmp_path, capsys):
     folder = tmp_path / "study"
     folder.mkdir()
-    pd.read_csv(csv_path).to_csv(folder / "results.csv", index=False)
+    pd.read_csv(minimal_csv).to_csv(folder / "results.csv", index=False)
     (folder / "digits_tiny.yaml").write_text("description: LeNet and fc2 on Digits\ngrid:\n  model.arch: [lenet, fc2]\n")
     write_report(folder / "results.csv", tmp_path / "a", options=FigureOptions(n_boot=0), formats=["png"])
     assert "LeNet and fc2 on Digits\n" in (tmp_path / "a" / "report.md").read_text()
@@ -126,5 +138,5 @@ def test_description_from_a_sweep_spec_beside_the_table_or_given(csv_path, tmp_p
           "--n_boot", "0"])
     assert "named study" in (tmp_path / "b" / "report.md").read_text()
     with pytest.raises(SystemExit):
-        main([csv_path, "-o", str(tmp_path / "c"), "--spec", str(tmp_path / "none.yaml")])
+        main([minimal_csv, "-o", str(tmp_path / "c"), "--spec", str(tmp_path / "none.yaml")])
     assert "spec" in capsys.readouterr().err and not (tmp_path / "c").exists()
