@@ -160,6 +160,28 @@ def tidy_log_axes(ax) -> None:
         axis.set_minor_formatter(NullFormatter())
 
 
+def set_log(ax, x=None, y=None) -> bool:
+    """Log scales on the axes given data for (x and/or y), with readable ticks.
+
+    Where the given values hold nothing positive (all zero, e.g. a median collapsed to 0),
+    the panel says so instead and keeps linear axes: a log axis has nothing to show.
+
+    Returns:
+        Whether log scales were set.
+    """
+    arrays = [np.asarray(v, dtype=float) for v in (x, y) if v is not None]
+    if any(not np.any(np.isfinite(a) & (a > 0)) for a in arrays):
+        ax.text(0.5, 0.5, "no positive values to show on log axes", transform=ax.transAxes, ha="center",
+                va="center", fontsize=8, color="grey")
+        return False
+    if x is not None:
+        ax.set_xscale("log")
+    if y is not None:
+        ax.set_yscale("log")
+    tidy_log_axes(ax)
+    return True
+
+
 def save(fig: Figure, path: str | os.PathLike, dpi: int = 120) -> Path:
     """Write ``fig`` atomically; the format follows the suffix (PNG raster, PDF vector)."""
     path = Path(path)

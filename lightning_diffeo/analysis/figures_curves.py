@@ -9,7 +9,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
-from lightning_diffeo.analysis._plot import LABELS, QUANTITY_COLOURS, STAGE_STYLES, band, runs_per_point, tidy_log_axes
+from lightning_diffeo.analysis._plot import LABELS, QUANTITY_COLOURS, STAGE_STYLES, band, runs_per_point, set_log
 from lightning_diffeo.analysis.figures import FigureOptions, FigureResult
 from lightning_diffeo.analysis.figures_points import slug
 from lightning_diffeo.analysis.points import depth_profiles, noise_curves, size_curves
@@ -66,9 +66,7 @@ def stability_vs_size(table: pd.DataFrame, options: FigureOptions) -> list[Figur
             main = part[np.isclose(part["cutoff"], cutoffs[0])].sort_values("train_size")
             _guide(ax, float(main["train_size"].iloc[0]), float(main["R_f"].iloc[0]), float(main["train_size"].iloc[-1]),
                    -1.0, None)
-            ax.set_xscale("log")
-            ax.set_yscale("log")
-            tidy_log_axes(ax)
+            set_log(ax, part["train_size"], part[["G_f", "D_f", "R_f"]].to_numpy().ravel())
             ax.set_title(str(arch), fontsize=10)
             ax.set_xlabel(LABELS["train_size"])
             ax.set_ylabel("$D_f$, $G_f$, $R_f$")
@@ -123,8 +121,7 @@ def depth_profile(table: pd.DataFrame, options: FigureOptions) -> list[FigureRes
                     low, high = band(curve["R_f"], curve["R_f_rel_err"])
                     ax.fill_between(curve["relative_depth"], low, high, color=f"C{index % 10}", alpha=0.12, linewidth=0)
             ax.axhline(1.0, color="grey", linewidth=0.8)
-            ax.set_yscale("log")
-            tidy_log_axes(ax)
+            set_log(ax, None, group.loc[group["arch"].isin(members), "R_f"])
             ax.set_xlabel(LABELS["relative_depth"])
             ax.set_ylabel(LABELS["R_f"])
             ax.set_title(name, fontsize=10)
@@ -158,9 +155,7 @@ def noise(table: pd.DataFrame, options: FigureOptions) -> list[FigureResult]:
         smallest = group[group["noise_norm"] == group["noise_norm"].min()]
         _guide(ax, float(smallest["noise_norm"].iloc[0]), float(smallest["G_f"].min()),
                float(group["noise_norm"].median()), 2.0, "slope 2")
-        ax.set_xscale("log")
-        ax.set_yscale("log")
-        tidy_log_axes(ax)
+        set_log(ax, group["noise_norm"], group["G_f"])
         ax.set_xlabel(LABELS["noise_norm"])
         ax.set_ylabel(LABELS["G_f"])
         ax.legend(fontsize=7)

@@ -21,6 +21,7 @@ from lightning_diffeo.analysis._plot import (
     marker,
     marker_handles,
     runs_per_point,
+    set_log,
     tidy_log_axes,
 )
 from lightning_diffeo.analysis.figures import FigureOptions, FigureResult
@@ -87,12 +88,10 @@ def scatter_panel(ax: Axes, points: pd.DataFrame, quantity: str, options: Figure
         handles.append(Line2D([], [], linestyle="", label=f"r = {fmt(c.r)} [{fmt(c.low)}, {fmt(c.high)}] ({options.scale})"))
     if handles and legend:
         ax.legend(handles=handles, fontsize=7, loc="lower center", bbox_to_anchor=(0.5, 1.0), frameon=False)
-    ax.set_xscale("log")
-    ax.set_yscale("log")
-    tidy_log_axes(ax)
+    drawn = set_log(ax, x, y)
     ax.set_xlabel(LABELS[quantity])
     ax.set_ylabel(LABELS["test_error"])
-    if label_points:
+    if label_points and drawn:
         label_points_(ax, x, y, points["arch"])
 
 
@@ -160,12 +159,11 @@ def mean_vs_median(table: pd.DataFrame, options: FigureOptions) -> list[FigureRe
                 span = np.array([finite.min() / 1.5, finite.max() * 1.5])
                 ax.plot(span, span, color="grey", linewidth=0.8, linestyle=":", label="mean = median")
                 ax.legend(fontsize=7, loc="upper left")
-            ax.set_xscale("log")
-            ax.set_yscale("log")
-            tidy_log_axes(ax)
+            drawn = set_log(ax, x, y)
             ax.set_xlabel(f"{LABELS[quantity]}, median")
             ax.set_ylabel(f"{LABELS[quantity]}, mean")
-            label_points_(ax, x, y, group["arch"])
+            if drawn:
+                label_points_(ax, x, y, group["arch"])
         add_depth_colourbar(fig, axes, norm)
         runs = runs_per_point(group.rename(columns={"n_median": "n"}))
         fig.suptitle(f"{dataset}: mean vs median estimator ({_setting_text(group)}; {runs} runs per point)")
@@ -203,7 +201,8 @@ def size_trajectories(table: pd.DataFrame, options: FigureOptions) -> list[Figur
         fit_handles = list(ax.get_legend().legend_handles) if ax.get_legend() is not None else []
         curve_handles = [line for line in ax.get_lines() if line.get_label() in archs]
         ax.legend(handles=fit_handles + curve_handles, fontsize=7, loc="best")
-        tidy_log_axes(ax)  # the curves widened the limits
+        if ax.get_xscale() == "log":
+            tidy_log_axes(ax)  # the curves widened the limits
         runs = runs_per_point(group)
         ax.set_title(f"{dataset}, {average}: c = {group['cutoff'].iloc[0]:g}, delta = {group['delta'].iloc[0]:.2g} px; "
                      f"{runs} runs per point\ngrey: all architectures at the largest P", fontsize=9)

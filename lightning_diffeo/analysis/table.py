@@ -29,7 +29,7 @@ __all__ = [
 ]
 
 MEASURES = ("D_f", "G_f", "R_f")
-REQUIRED_COLUMNS = ("run_id", "arch", "dataset", "train_size", "seed", "stage", "layer", "average")
+REQUIRED_COLUMNS = ("run_id", "arch", "dataset", "train_size", "seed", "stage", "layer", "relative_depth", "average")
 
 # Image side in pixels of the package's datamodules, for tables without an image_size column.
 _IMAGE_SIZES = {"mnist": 28, "fashionmnist": 28, "digits": 28, "cifar10": 32, "svhn": 32, "tinyimagenet32": 32,
@@ -105,8 +105,6 @@ def nearest_value(values: Sequence[float] | np.ndarray | pd.Series, target: floa
 
 def output_rows(table: pd.DataFrame) -> pd.DataFrame:
     """The rows of each run's last probed layer (largest ``relative_depth``, the network output)."""
-    if "relative_depth" not in table.columns:
-        return table
     deepest = table.groupby(["run_id", "stage"], dropna=False)["relative_depth"].transform("max")
     return table[np.isclose(table["relative_depth"], deepest) | (table["relative_depth"].isna() & deepest.isna())]
 
