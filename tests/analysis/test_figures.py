@@ -115,3 +115,12 @@ def test_grid_follows_temperature_sweeps_whose_deltas_differ_between_cutoffs():
     result = next(r for r in make_figures(table, OPTIONS) if r.name == "delta_cutoff_grid_cifar10_median_R_f")
     titles = sorted(ax.get_title().split(", T")[0] for ax in _drawn_axes(result.figure))
     assert titles == ["delta = 0.5, c = 3", "delta = 0.55, c = 15", "delta = 1, c = 3", "delta = 1.1, c = 15"]
+
+
+def test_panels_without_positive_values_say_so_instead_of_an_empty_log_axis():
+    table = _small(averages=("median",), noise_norms=(), train_sizes=(4096,), cutoffs=(3.0,), deltas=(1.0,))
+    result = next(r for r in make_figures(table.assign(test_error=0.0), OPTIONS)
+                  if r.name == "error_vs_stability_cifar10_median")
+    for ax in _drawn_axes(result.figure):
+        assert [t.get_text() for t in ax.texts] == ["no positive values to show on log axes"]
+        assert ax.get_yscale() == "linear"
