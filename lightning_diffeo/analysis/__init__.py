@@ -30,6 +30,7 @@ from lightning_diffeo.analysis.stats import (
 )
 from lightning_diffeo.analysis.table import (
     MEASURES,
+    by_dataset_and_average,
     image_size_of,
     load_table,
     nearest_value,
@@ -49,6 +50,7 @@ __all__ = [
     "Report",
     "PowerLaw",
     "aggregate",
+    "by_dataset_and_average",
     "architecture_points",
     "correlation_table",
     "correlations",

@@ -19,7 +19,7 @@ from lightning_diffeo.analysis.paper import PAPER_POWER_LAW, paper_correlations
 from lightning_diffeo.analysis.points import architecture_points
 from lightning_diffeo.analysis.scales import is_allowed
 from lightning_diffeo.analysis.stats import fit_power_law, pearson
-from lightning_diffeo.analysis.table import MEASURES, image_size_of
+from lightning_diffeo.analysis.table import MEASURES, by_dataset_and_average, image_size_of
 
 __all__ = ["correlations", "correlation_table", "grid_correlations", "power_laws"]
 
@@ -98,7 +98,7 @@ def power_laws(
     """
     points = architecture_points(table, cutoff=cutoff, delta=delta, stage=stage, train_size=train_size)
     records = []
-    for (dataset, average), group in points.groupby(["dataset", "average"], sort=True):
+    for (dataset, average), group in by_dataset_and_average(points):
         for quantity in quantities:
             x, y = group[quantity].to_numpy(float), group["test_error"].to_numpy(float)
             keep = np.isfinite(x) & np.isfinite(y) & (x > 0) & (y > 0)
@@ -120,7 +120,7 @@ def correlation_table(correlations_long: pd.DataFrame) -> pd.DataFrame:
     """Table 2: one row per (dataset, average), columns D_f, G_f, R_f with their intervals, and the
     paper's coefficients (``paper_D_f``, ...) beside them for the median rows of the paper's datasets."""
     rows = []
-    for (dataset, average), group in correlations_long.groupby(["dataset", "average"], sort=True):
+    for (dataset, average), group in by_dataset_and_average(correlations_long):
         row: dict[str, object] = {"dataset": dataset, "average": average,
                                   "architectures": int(group["n_points"].max()),
                                   "runs_per_point": group["runs_per_point"].iloc[0]}

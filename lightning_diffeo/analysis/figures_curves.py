@@ -13,7 +13,7 @@ from lightning_diffeo.analysis._plot import LABELS, QUANTITY_COLOURS, STAGE_STYL
 from lightning_diffeo.analysis.figures import FigureOptions, FigureResult
 from lightning_diffeo.analysis.figures_points import slug
 from lightning_diffeo.analysis.points import depth_profiles, noise_curves, size_curves
-from lightning_diffeo.analysis.table import size_text
+from lightning_diffeo.analysis.table import by_dataset_and_average, size_text
 
 __all__ = ["depth_profile", "noise", "stability_vs_size"]
 
@@ -47,7 +47,7 @@ def stability_vs_size(table: pd.DataFrame, options: FigureOptions) -> list[Figur
         return [FigureResult(kind, kind, title, reason="every architecture has a single training-set size P (need at "
                                                       "least 2)")]
     results = []
-    for (dataset, average), group in curves.groupby(["dataset", "average"], sort=True):
+    for (dataset, average), group in by_dataset_and_average(curves):
         archs = [a for a, part in group.groupby("arch", sort=True) if part["train_size"].nunique() >= 2]
         if not archs:
             continue
@@ -100,7 +100,7 @@ def depth_profile(table: pd.DataFrame, options: FigureOptions) -> list[FigureRes
         return [FigureResult(kind, kind, title, reason="no architecture was probed at two or more layers at 'init' or "
                                                       "'best'")]
     results = []
-    for (dataset, average), group in profiles.groupby(["dataset", "average"], sort=True):
+    for (dataset, average), group in by_dataset_and_average(profiles):
         archs = sorted(group["arch"].unique())
         has_depth = "depth" in group.columns and group["depth"].notna().any()
         panels = {"simple nets (depth <= 8)": [a for a in archs if _is_simple(group[group["arch"] == a])],
@@ -145,7 +145,7 @@ def noise(table: pd.DataFrame, options: FigureOptions) -> list[FigureResult]:
         return [FigureResult(kind, kind, title, reason="no noise-only rows (kind == 'noise') with two or more noise "
                                                       "norms for a trained network")]
     results = []
-    for (dataset, average), group in curves.groupby(["dataset", "average"], sort=True):
+    for (dataset, average), group in by_dataset_and_average(curves):
         fig = Figure(figsize=(6.4, 4.6), layout="constrained")
         ax = fig.subplots()
         for index, (arch, curve) in enumerate(group.groupby("arch", sort=True)):

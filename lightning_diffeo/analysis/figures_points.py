@@ -29,7 +29,7 @@ from lightning_diffeo.analysis.paper import PAPER_POWER_LAW, paper_correlations
 from lightning_diffeo.analysis.points import architecture_points, size_curves
 from lightning_diffeo.analysis.scales import is_allowed
 from lightning_diffeo.analysis.stats import fit_power_law, pearson
-from lightning_diffeo.analysis.table import MEASURES, image_size_of, size_text
+from lightning_diffeo.analysis.table import MEASURES, by_dataset_and_average, image_size_of, size_text
 
 __all__ = ["delta_cutoff_grid", "error_vs_stability", "mean_vs_median", "size_trajectories"]
 
@@ -105,7 +105,7 @@ def error_vs_stability(table: pd.DataFrame, options: FigureOptions) -> list[Figu
     if reason:
         return [FigureResult(kind, kind, title, reason=reason)]
     results = []
-    for (dataset, average), group in points.groupby(["dataset", "average"], sort=True):
+    for (dataset, average), group in by_dataset_and_average(points):
         group = group.reset_index(drop=True)
         fig = Figure(figsize=(14, 4.6), layout="constrained")
         axes = fig.subplots(1, 3)
@@ -183,7 +183,7 @@ def size_trajectories(table: pd.DataFrame, options: FigureOptions) -> list[Figur
     if reason:
         return [FigureResult(kind, kind, title, reason=reason)]
     results = []
-    for (dataset, average), group in curves.groupby(["dataset", "average"], sort=True):
+    for (dataset, average), group in by_dataset_and_average(curves):
         largest = group[group["train_size"] == group["train_size"].max()].reset_index(drop=True)
         archs = [a for a, part in group.groupby("arch", sort=True) if part["train_size"].nunique() >= 2]
         if not archs:
@@ -241,7 +241,7 @@ def delta_cutoff_grid(table: pd.DataFrame, options: FigureOptions) -> list[Figur
         n = options.image_size or image_size_of(table, dataset)
         panels = {(d, c): architecture_points(table[table["dataset"] == dataset], cutoff=c, delta=d)
                   for d in deltas for c in cutoffs}
-        for average in sorted(part["average"].unique()):
+        for average in sorted(part["average"].unique(), key=lambda a: ({"median": 0, "mean": 1}.get(a, 2), a)):
             for quantity in MEASURES:
                 fig = Figure(figsize=(max(3.2 * len(cutoffs) + 0.8, 7.5), 2.9 * len(deltas) + 0.9),
                              layout="constrained")

@@ -24,6 +24,7 @@ __all__ = [
     "load_table",
     "nearest_value",
     "output_rows",
+    "by_dataset_and_average",
     "select",
     "size_text",
 ]
@@ -107,6 +108,13 @@ def output_rows(table: pd.DataFrame) -> pd.DataFrame:
     """The rows of each run's last probed layer (largest ``relative_depth``, the network output)."""
     deepest = table.groupby(["run_id", "stage"], dropna=False)["relative_depth"].transform("max")
     return table[np.isclose(table["relative_depth"], deepest) | (table["relative_depth"].isna() & deepest.isna())]
+
+
+def by_dataset_and_average(frame: pd.DataFrame) -> list[tuple[tuple[str, str], pd.DataFrame]]:
+    """``frame`` grouped by (dataset, average): datasets in order, the median (the paper's) before the mean."""
+    order = {"median": 0, "mean": 1}
+    groups = list(frame.groupby(["dataset", "average"], sort=True))
+    return sorted(groups, key=lambda item: (str(item[0][0]), order.get(item[0][1], 2), str(item[0][1])))
 
 
 def size_text(values: Sequence[float] | pd.Series) -> str:
