@@ -18,6 +18,7 @@ noise                Fig 11                         G_f vs noise norm, slope-2 g
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Literal
 
@@ -58,6 +59,22 @@ class FigureOptions:
     n_boot: int = 2000
     seed: int = 0
     image_size: int | None = None
+
+    def __post_init__(self) -> None:
+        for name in ("cutoff", "delta"):
+            value = getattr(self, name)
+            if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))
+                                      or not math.isfinite(value) or value <= 0):
+                raise ValueError(f"{name} must be a positive number or None, got {value!r}")
+        if self.scale not in ("log", "linear"):
+            raise ValueError(f"scale must be one of 'log', 'linear', got {self.scale!r}")
+        for name, minimum in (("n_boot", 0), ("seed", 0)):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+                raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
+        if self.image_size is not None and (isinstance(self.image_size, bool) or not isinstance(self.image_size, int)
+                                            or self.image_size < 2):
+            raise ValueError(f"image_size must be an integer >= 2 or None, got {self.image_size!r}")
 
 
 @dataclass(frozen=True)

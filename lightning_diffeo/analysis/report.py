@@ -304,19 +304,11 @@ def main(argv: Sequence[str] | None = None) -> None:
         args = parser.parse_args(list(sys.argv[1:] if argv is None else argv))
     except ArgumentError as error:
         _fail(str(error))
-    checks = [(args.n_boot is not None and args.n_boot >= 0, f"--n_boot must be a non-negative integer, got {args.n_boot}"),
-              (args.cutoff is None or (math.isfinite(args.cutoff) and args.cutoff > 0),
-               f"--cutoff must be a positive number, got {args.cutoff}"),
-              (args.delta is None or (math.isfinite(args.delta) and args.delta > 0),
-               f"--delta must be a positive number, got {args.delta}"),
-              (args.image_size is None or args.image_size >= 2,
-               f"--image_size must be an integer of at least 2, got {args.image_size}"),
-              (bool(args.formats), "--formats must name at least one of png, pdf")]
-    for ok, message in checks:
-        if not ok:
-            _fail(message)
-    options = FigureOptions(cutoff=args.cutoff, delta=args.delta, scale=args.scale, n_boot=args.n_boot,
-                            seed=args.seed, image_size=args.image_size)
+    try:
+        options = FigureOptions(cutoff=args.cutoff, delta=args.delta, scale=args.scale, n_boot=args.n_boot,
+                                seed=args.seed, image_size=args.image_size)
+    except ValueError as error:
+        _fail(f"--{error}")
     try:
         report = write_report(args.results, args.out, description=args.description, spec=args.spec,
                               overwrite=args.overwrite,

@@ -124,3 +124,14 @@ def test_panels_without_positive_values_say_so_instead_of_an_empty_log_axis():
     for ax in _drawn_axes(result.figure):
         assert [t.get_text() for t in ax.texts] == ["no positive values to show on log axes"]
         assert ax.get_yscale() == "linear"
+
+
+@pytest.mark.parametrize(("settings", "message"), [
+    ({"cutoff": -3}, "cutoff must be a positive number or None, got -3"),
+    ({"scale": "loglog"}, "scale must be one of 'log', 'linear', got 'loglog'"),
+    ({"n_boot": 1.5}, "n_boot must be an integer >= 0, got 1.5"),
+    ({"image_size": 1}, "image_size must be an integer >= 2 or None, got 1"),
+])
+def test_figure_options_are_checked(settings, message):
+    with pytest.raises(ValueError, match=message.replace("(", r"\(").replace(")", r"\)")):
+        FigureOptions(**settings)

@@ -78,7 +78,9 @@ def test_report_refuses_a_non_empty_folder_unless_overwrite(minimal_csv, tmp_pat
     [
         (["missing.csv", "-o", "{out}"], "does not exist"),
         (["{bad}", "-o", "{out}"], "lacks the column(s) train_size"),
-        (["{csv}", "-o", "{out}", "--n_boot", "-1"], "--n_boot must be a non-negative integer"),
+        (["{csv}", "-o", "{out}", "--n_boot", "-1"], "--n_boot must be an integer >= 0, got -1"),
+        (["{csv}", "-o", "{out}", "--delta", "0"], "--delta must be a positive number or None, got 0.0"),
+        (["{csv}", "-o", "{out}", "--formats", "[]"], "formats must be a non-empty list"),
         (["{csv}", "-o", "{out}", "--scale", "loglog"], "scale"),
         (["{csv}"], "out"),
     ],
