@@ -52,7 +52,8 @@ def stability_vs_size(table: pd.DataFrame, options: FigureOptions) -> list[Figur
         if not archs:
             continue
         cutoffs = sorted(group["cutoff"].unique())
-        fig = Figure(figsize=(4.6 * min(3, len(archs)), 3.8 * math.ceil(len(archs) / 3) + 0.7), layout="constrained")
+        width = max(8.0, 4.6 * min(3, len(archs)))
+        fig = Figure(figsize=(width, 3.8 * math.ceil(len(archs) / 3) + 0.9), layout="constrained")
         for ax, arch in zip(_grid(fig, len(archs)), archs):
             part = group[group["arch"] == arch]
             for k, cutoff in enumerate(cutoffs):
@@ -66,7 +67,8 @@ def stability_vs_size(table: pd.DataFrame, options: FigureOptions) -> list[Figur
             main = part[np.isclose(part["cutoff"], cutoffs[0])].sort_values("train_size")
             _guide(ax, float(main["train_size"].iloc[0]), float(main["R_f"].iloc[0]), float(main["train_size"].iloc[-1]),
                    -1.0, None)
-            set_log(ax, part["train_size"], part[["G_f", "D_f", "R_f"]].to_numpy().ravel())
+            if set_log(ax, part["train_size"], part[["G_f", "D_f", "R_f"]].to_numpy().ravel()):
+                ax.set_xticks(sorted(part["train_size"].unique()))  # the measured sizes
             ax.set_title(str(arch), fontsize=10)
             ax.set_xlabel(LABELS["train_size"])
             ax.set_ylabel("$D_f$, $G_f$, $R_f$")
@@ -74,7 +76,7 @@ def stability_vs_size(table: pd.DataFrame, options: FigureOptions) -> list[Figur
         handles += [Line2D([], [], color="grey", linestyle=_CUTOFF_STYLES[k % 4], marker=_CUTOFF_MARKERS[k % 5],
                            label=f"c = {c:g}") for k, c in enumerate(cutoffs)]
         handles.append(Line2D([], [], color="black", linestyle=(0, (4, 2)), label="reference slope $P^{-1}$"))
-        fig.legend(handles=handles, loc="outside lower center", ncol=len(handles), fontsize=8)
+        fig.legend(handles=handles, loc="outside lower center", ncol=len(handles) if width >= 12 else 3, fontsize=8)
         runs = runs_per_point(group[group["arch"].isin(archs)])
         fig.suptitle(f"{dataset}, {average}: stability vs P at delta = {group['delta'].iloc[0]:.2g} px "
                      f"(shaded: relative error; {runs} runs per point)")
