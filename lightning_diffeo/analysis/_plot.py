@@ -78,7 +78,7 @@ def runs_per_point(frame: pd.DataFrame) -> str:
 
 
 def fmt(value: float, digits: int = 2) -> str:
-    return "nan" if value is None or not math.isfinite(value) else f"{value:.{digits}f}"
+    return "n/a" if value is None or not math.isfinite(value) else f"{value:.{digits}f}"
 
 
 def label_points(ax, xs, ys, names, fontsize: int = 7) -> list[str]:
@@ -141,7 +141,7 @@ def _short(value: float) -> str:
 def tidy_log_axes(ax) -> None:
     """Readable ticks on log axes, chosen from the span of the current limits (call after drawing).
 
-    Over more than ~1 decade: decades; over half a decade to one: 1, 2, 5 times decades; over
+    Over more than ~1.5 decades: decades; over half a decade to 1.5: 1, 2, 5 times decades; over
     less: about four evenly spaced ticks (a narrow log axis is nearly linear). Minor ticks stay
     unlabelled, so that labels never run into each other.
     """
@@ -152,7 +152,7 @@ def tidy_log_axes(ax) -> None:
         span = math.log10(max(limits) / min(limits))
         if span <= 0.5:
             axis.set_major_locator(MaxNLocator(nbins=4, steps=[1, 2, 2.5, 5, 10]))
-        elif span <= 1.2:
+        elif span <= 1.6:
             axis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
         else:
             axis.set_major_locator(LogLocator(base=10))

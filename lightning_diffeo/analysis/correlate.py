@@ -92,8 +92,8 @@ def power_laws(
     """Fits test_error = a X^b across architectures, X each of D_f, G_f, R_f, per dataset and average.
 
     Returns:
-        One row per (dataset, average, quantity): ``a, a_err, b, b_err, n_points`` (NaN when fewer
-        than 2 points with positive values), and ``paper_a``, ``paper_b`` for R_f on CIFAR10 with
+        One row per (dataset, average, quantity): ``a, a_err, b, b_err, n_points`` (NaN with fewer
+        than 3 points with positive values, as for the correlations), and ``paper_a``, ``paper_b`` for R_f on CIFAR10 with
         the median estimator (eps_t ~ 0.2 sqrt(R_f)).
     """
     points = architecture_points(table, cutoff=cutoff, delta=delta, stage=stage, train_size=train_size)
@@ -104,7 +104,7 @@ def power_laws(
             keep = np.isfinite(x) & np.isfinite(y) & (x > 0) & (y > 0)
             record = {"dataset": dataset, "average": average, "quantity": quantity, "a": math.nan, "a_err": math.nan,
                       "b": math.nan, "b_err": math.nan, "n_points": int(keep.sum())}
-            if keep.sum() >= 2 and np.ptp(x[keep]) > 0:
+            if keep.sum() >= 3 and np.ptp(x[keep]) > 0:  # two points always lie on a line
                 law = fit_power_law(x[keep], y[keep])
                 record.update(a=law.a, a_err=law.a_err, b=law.b, b_err=law.b_err)
             published = paper_correlations(dataset)

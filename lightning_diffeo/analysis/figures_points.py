@@ -202,6 +202,7 @@ def size_trajectories(table: pd.DataFrame, options: FigureOptions) -> list[Figur
         curve_handles = [line for line in ax.get_lines() if line.get_label() in archs]
         ax.legend(handles=fit_handles + curve_handles, fontsize=7, loc="best")
         if ax.get_xscale() == "log":
+            ax.margins(0.1)  # room for the P labels
             tidy_log_axes(ax)  # the curves widened the limits
         runs = runs_per_point(group)
         ax.set_title(f"{dataset}, {average}: c = {group['cutoff'].iloc[0]:g}, delta = {group['delta'].iloc[0]:.2g} px; "
