@@ -227,6 +227,11 @@ def main(argv: Sequence[str] | None = None) -> None:
     if words and words[0] == "probe":
         probe_main(words[1:])
         return
+    if words and words[0] == "report":
+        from lightning_diffeo.analysis.report import main as report_main
+
+        report_main(words[1:])
+        return
     try:
         build_cli(None if argv is None else words)
     except (ValueError, FileNotFoundError) as error:

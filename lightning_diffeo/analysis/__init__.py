@@ -1,0 +1,79 @@
+"""Statistics, figures and reports of a study table, with pandas, numpy and matplotlib only.
+
+No torch and no lightning: a collected CSV can be analysed anywhere.
+
+    >>> from lightning_diffeo.analysis import load_table, aggregate, correlations  # doctest: +SKIP
+    >>> table = load_table("results.csv")  # doctest: +SKIP
+    >>> correlations(table)  # doctest: +SKIP
+"""
+
+from lightning_diffeo.analysis.correlate import correlation_table, correlations, grid_correlations, power_laws
+from lightning_diffeo.analysis.figures import FIGURE_KINDS, FigureOptions, FigureResult, make_figures
+from lightning_diffeo.analysis.paper import PAPER_CORRELATIONS, PAPER_POWER_LAW, paper_correlations
+from lightning_diffeo.analysis.points import (
+    architecture_points,
+    depth_profiles,
+    main_setting,
+    noise_curves,
+    size_curves,
+)
+from lightning_diffeo.analysis.report import Report, main, write_report
+from lightning_diffeo.analysis.scales import is_allowed, temperature_bounds
+from lightning_diffeo.analysis.stats import (
+    Correlation,
+    PowerLaw,
+    aggregate,
+    default_keys,
+    fit_power_law,
+    log_mean,
+    pearson,
+)
+from lightning_diffeo.analysis.table import (
+    MEASURES,
+    by_dataset_and_average,
+    image_size_of,
+    load_table,
+    nearest_value,
+    output_rows,
+    select,
+    size_text,
+)
+
+__all__ = [
+    "MEASURES",
+    "PAPER_CORRELATIONS",
+    "PAPER_POWER_LAW",
+    "Correlation",
+    "FIGURE_KINDS",
+    "FigureOptions",
+    "FigureResult",
+    "Report",
+    "PowerLaw",
+    "aggregate",
+    "by_dataset_and_average",
+    "architecture_points",
+    "correlation_table",
+    "correlations",
+    "default_keys",
+    "depth_profiles",
+    "fit_power_law",
+    "grid_correlations",
+    "image_size_of",
+    "is_allowed",
+    "load_table",
+    "log_mean",
+    "main",
+    "main_setting",
+    "make_figures",
+    "nearest_value",
+    "noise_curves",
+    "output_rows",
+    "paper_correlations",
+    "pearson",
+    "power_laws",
+    "select",
+    "size_curves",
+    "size_text",
+    "temperature_bounds",
+    "write_report",
+]

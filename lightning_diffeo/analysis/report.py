@@ -1,0 +1,321 @@
+"""``lightning-diffeo report RESULTS -o DIR``: the paper's figures, Table 2 and ``report.md`` from a study table.
+
+    lightning-diffeo report results.csv -o report/
+    lightning-diffeo report results.parquet -o report/ --cutoff 5 --delta 1 --overwrite
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+import pandas as pd
+
+from lightning_diffeo._atomic import atomic_write_text
+from lightning_diffeo.analysis._plot import fmt, save
+from lightning_diffeo.analysis.correlate import correlation_table, correlations, power_laws
+from lightning_diffeo.analysis.figures import FIGURE_KINDS, FigureOptions, FigureResult, make_figures
+from lightning_diffeo.analysis.points import architecture_points, main_setting
+from lightning_diffeo.analysis.stats import aggregate
+from lightning_diffeo.analysis.table import MEASURES, load_table, size_text
+
+__all__ = ["Report", "main", "write_report"]
+
+_SPEC_FILES = ("study.json", "spec.json", "study.yaml", "spec.yaml", "sweep.yaml")
+_FORMATS = ("png", "pdf")
+
+
+@dataclass
+class Report:
+    """What ``write_report`` wrote: the folder, the files, and the figures skipped with their reasons."""
+
+    folder: Path
+    files: list[Path] = field(default_factory=list)
+    figures: list[FigureResult] = field(default_factory=list)
+
+    @property
+    def skipped(self) -> list[FigureResult]:
+        return [figure for figure in self.figures if figure.figure is None]
+
+
+def _check_folder(out: Path, overwrite: bool) -> None:
+    if out.exists() and not out.is_dir():
+        raise FileExistsError(f"report folder {str(out)!r} is an existing file")
+    if out.is_dir() and any(out.iterdir()) and not overwrite:
+        raise FileExistsError(f"report folder {str(out)!r} already exists and is not empty; pass --overwrite to write "
+                              "into it")
+
+
+def _read_spec(path: Path) -> object:
+    import yaml
+
+    text = path.read_text(encoding="utf-8")
+    try:
+        return json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
+    except (ValueError, yaml.YAMLError):
+        return None
+
+
+def _describe(spec: object) -> str | None:
+    if isinstance(spec, dict):
+        for key in ("description", "name"):
+            if isinstance(spec.get(key), str) and spec[key].strip():
+                return spec[key].strip()
+    return None
+
+
+def _study_description(source: object, spec: str | os.PathLike | None) -> tuple[str | None, str | None]:
+    """(description, spec file) from ``spec``, else from a study file beside the table: one of
+    ``_SPEC_FILES``, or a sweep spec (a YAML file with ``grid`` and ``description`` keys)."""
+    if spec is not None:
+        path = Path(spec)
+        if not path.is_file():
+            raise FileNotFoundError(f"spec {str(path)!r} does not exist")
+        return _describe(_read_spec(path)), str(path)
+    if isinstance(source, pd.DataFrame):
+        return None, None
+    folder = Path(source).parent
+    for name in _SPEC_FILES:
+        if (folder / name).is_file():
+            return _describe(_read_spec(folder / name)), name
+    for path in sorted([*folder.glob("*.yaml"), *folder.glob("*.yml")]):
+        content = _read_spec(path)
+        if isinstance(content, dict) and "grid" in content and _describe(content):
+            return _describe(content), path.name
+    return None, None
+
+
+def _markdown_table(frame: pd.DataFrame) -> str:
+    def cell(value: object) -> str:
+        if isinstance(value, float):
+            return "" if math.isnan(value) else f"{value:.3g}"
+        return str(value)
+
+    lines = ["| " + " | ".join(map(str, frame.columns)) + " |", "|" + "---|" * len(frame.columns)]
+    lines += ["| " + " | ".join(cell(v) for v in row) + " |" for row in frame.itertuples(index=False)]
+    return "\n".join(lines)
+
+
+def _table2_markdown(table2: pd.DataFrame) -> str:
+    rows = []
+    for row in table2.to_dict("records"):
+        record = {"dataset": row["dataset"], "average": row["average"], "architectures": row["architectures"],
+                  "runs per point": row["runs_per_point"]}
+        for quantity in MEASURES:
+            r = row.get(quantity, math.nan)
+            low, high = row.get(f"{quantity}_ci_low", math.nan), row.get(f"{quantity}_ci_high", math.nan)
+            record[quantity] = "n/a" if not math.isfinite(r) else (
+                f"{fmt(r)} [{fmt(low)}, {fmt(high)}]" if math.isfinite(low) else fmt(r))
+        for quantity in MEASURES:
+            value = row.get(f"paper_{quantity}", math.nan)
+            record[f"paper {quantity}"] = "" if value is None or (isinstance(value, float) and math.isnan(value)) \
+                else f"{value:.2f}"
+        rows.append(record)
+    return _markdown_table(pd.DataFrame.from_records(rows))
+
+
+def write_report(
+    source: str | os.PathLike | pd.DataFrame,
+    out: str | os.PathLike,
+    *,
+    description: str | None = None,
+    spec: str | os.PathLike | None = None,
+    overwrite: bool = False,
+    options: FigureOptions | None = None,
+    formats: Sequence[Literal["png", "pdf"]] = _FORMATS,
+) -> Report:
+    """Write every figure the table supports (PNG and PDF), Table 2, aggregated tables and ``report.md``.
+
+    Args:
+        source: the study table (CSV, parquet, or DataFrame).
+        out: report folder; refused if it exists and is not empty, unless ``overwrite``
+            (then files of the same name are replaced, each atomically).
+        description: the study's description; default the ``description`` (or ``name``) of
+            ``spec``, else of a ``study.json``/``spec.json``/``study.yaml``/``spec.yaml``/
+            ``sweep.yaml`` or a sweep spec (YAML with ``grid`` and ``description``) beside the table.
+        spec: a study or sweep spec file (JSON or YAML) to take the description from.
+        options: figure settings (cutoff, delta, correlation scale, bootstrap).
+        formats: figure file formats.
+
+    Raises:
+        FileExistsError: ``out`` exists and is not empty, without ``overwrite``.
+        FileNotFoundError, ValueError: an unreadable or malformed table (see ``load_table``).
+    """
+    out = Path(out)
+    options = options or FigureOptions()
+    bad = [f for f in formats if f not in _FORMATS]
+    if bad or not formats:
+        raise ValueError(f"formats must be a non-empty list of {list(_FORMATS)}, got {list(formats)!r}")
+    _check_folder(out, overwrite)
+    table = load_table(source)
+    spec_description, spec_file = _study_description(source, spec)
+    description = description or spec_description
+    report = Report(out)
+    report.figures = make_figures(table, options)
+    for result in report.figures:
+        if result.figure is not None:
+            for suffix in formats:
+                report.files.append(save(result.figure, out / "figures" / f"{result.name}.{suffix}"))
+
+    aggregated = aggregate(table)
+    report.files.append(_write_csv(aggregated, out / "aggregated.csv"))
+    points = architecture_points(table, cutoff=options.cutoff, delta=options.delta)
+    report.files.append(_write_csv(points, out / "points.csv"))
+    table2, laws = pd.DataFrame(), pd.DataFrame()
+    if "test_error" in table.columns and not points.empty:
+        laws = power_laws(table, cutoff=options.cutoff, delta=options.delta)
+        report.files.append(_write_csv(laws, out / "power_laws.csv"))
+        long = correlations(table, scale=options.scale, cutoff=options.cutoff, delta=options.delta,
+                            n_boot=options.n_boot, seed=options.seed)
+        report.files.append(_write_csv(long, out / "correlations.csv"))
+        table2 = correlation_table(long)
+        report.files.append(_write_csv(table2, out / "table2.csv"))
+        report.files.append(atomic_write_text(out / "table2.md", _table2_markdown(table2) + "\n"))
+    markdown = _report_markdown(table, report, table2, laws, description, spec_file, options, formats)
+    report.files.append(atomic_write_text(out / "report.md", markdown))
+    return report
+
+
+def _write_csv(frame: pd.DataFrame, path: Path) -> Path:
+    from lightning_diffeo._atomic import atomic_write
+
+    return atomic_write(path, lambda temporary: frame.to_csv(temporary, index=False))
+
+
+def _laws_markdown(laws: pd.DataFrame) -> str:
+    rows = []
+    for row in laws.to_dict("records"):
+        paper = "" if math.isnan(row["paper_a"]) else f"{row['paper_a']:g} X^{row['paper_b']:g}"
+        fit = "n/a" if math.isnan(row["b"]) else (
+            f"{row['a']:.3g} X^({row['b']:.2f} ± {fmt(row['b_err'])})")
+        rows.append({"dataset": row["dataset"], "average": row["average"], "X": row["quantity"], "fit": fit,
+                     "a ± a_err": "n/a" if math.isnan(row["a"]) else f"{row['a']:.3g} ± {row['a_err']:.2g}",
+                     "points": row["n_points"], "paper": paper})
+    return _markdown_table(pd.DataFrame.from_records(rows))
+
+
+def _report_markdown(table: pd.DataFrame, report: Report, table2: pd.DataFrame, laws: pd.DataFrame,
+                     description: str | None,
+                     spec_file: str | None, options: FigureOptions, formats: Sequence[str]) -> str:
+    cutoff, delta = main_setting(table)
+    cutoff = options.cutoff if options.cutoff is not None else cutoff
+    delta_text = f"{options.delta:g} (nearest measured)" if options.delta is not None else f"{delta:.3g}"
+    runs = table["run_id"].nunique()
+    lines = ["# Study report", ""]
+    if description:
+        lines += [description, ""]
+    if spec_file:
+        lines += [f"Study specification: `{spec_file}`.", ""]
+    lines += [
+        f"- runs: {runs}; datasets: {', '.join(map(str, sorted(table['dataset'].unique())))}; architectures: "
+        f"{', '.join(map(str, sorted(table['arch'].unique())))}",
+        f"- training-set sizes: {size_text(table['train_size'])}"
+        f" ({table['train_size'].nunique()} measured); seeds per configuration: see `n` in `aggregated.csv`",
+        f"- main setting: cutoff c = {cutoff:g}, delta = {delta_text} px, largest P of each dataset, output layer, "
+        "trained network (best validation checkpoint)",
+        "- every point is a geometric mean over realisations (seeds); relative error = std of the log (ddof = 1) / "
+        "sqrt(n), NaN for n = 1",
+        f"- correlation coefficients: Pearson on {options.scale} scales, {options.n_boot} bootstrap resamples "
+        f"(seed {options.seed}), 95% interval in brackets",
+        "",
+        "## Figures",
+        "",
+    ]
+    for kind, paper in FIGURE_KINDS.items():
+        for result in (r for r in report.figures if r.kind == kind):
+            if result.figure is None:
+                lines.append(f"- **{kind}** ({paper}): skipped, {result.reason}")
+                continue
+            links = ", ".join(f"[{suffix.upper()}](figures/{result.name}.{suffix})" for suffix in formats)
+            lines.append(f"- **{result.title}** ({paper}; {result.runs} runs per point): {links}")
+            if "png" in formats:
+                lines += ["", f"  ![{result.name}](figures/{result.name}.png)", ""]
+    lines += ["", "## Table 2: correlation of test error with D_f, G_f, R_f", ""]
+    if table2.empty:
+        lines.append("Not computed: the table has no test error or no trained diffeomorphism measurements.")
+    else:
+        lines += [_table2_markdown(table2), "",
+                  "Architectures: points with a positive test error and stability (log scales need them); a "
+                  "coefficient needs at least 3 (n/a otherwise). Paper values (Petrini et al. 2021, Table 2; CIFAR10 "
+                  "from Figs 15-16) are shown for median rows of the paper's datasets. Files: `table2.csv`, "
+                  "`table2.md`, `correlations.csv`."]
+    lines += ["", "## Power laws: test error = a X^b across architectures", ""]
+    if laws.empty:
+        lines.append("Not computed: the table has no test error or no trained diffeomorphism measurements.")
+    else:
+        lines += [_laws_markdown(laws), "", "Least squares in log-log with standard errors (`power_laws.csv`); the "
+                  "paper finds eps_t ~ 0.2 sqrt(R_f) on CIFAR10."]
+    lines += ["", "## Tables", "",
+              "- `aggregated.csv`: every configuration (stage, layer, cutoff, temperature, average, ...) with "
+              "geometric means, relative errors and `n` realisations",
+              "- `points.csv`: the per-architecture points of the main setting", ""]
+    return "\n".join(lines)
+
+
+def build_parser():
+    """The jsonargparse parser of ``lightning-diffeo report``."""
+    from jsonargparse import ActionConfigFile, ActionYesNo, ArgumentParser
+
+    parser = ArgumentParser(
+        prog="lightning-diffeo report", exit_on_error=False,
+        description="Write the paper's figures (PNG and PDF), Table 2 (CSV and Markdown) and report.md from the "
+        "study table of `lightning-diffeo collect` (CSV or parquet). Figures whose data is missing are skipped with "
+        "the reason.",
+    )
+    parser.add_argument("--config", action=ActionConfigFile)
+    parser.add_argument("results", type=str, help="study table: .csv or .parquet")
+    parser.add_argument("-o", "--out", type=str, required=True, help="report folder (refused if not empty)")
+    parser.add_argument("--description", type=str | None, default=None,
+                        help="study description (default: from --spec, or study.json or a sweep spec beside the table)")
+    parser.add_argument("--spec", type=str | None, default=None,
+                        help="sweep spec or study.json to take the description from")
+    parser.add_argument("--overwrite", action=ActionYesNo, default=False,
+                        help="write into an existing, non-empty folder (files of the same name are replaced)")
+    parser.add_argument("--cutoff", type=float | None, default=None, help="cutoff of the main figures (default 3)")
+    parser.add_argument("--delta", type=float | None, default=None,
+                        help="typical displacement in pixels of the main figures (default: nearest to 1)")
+    parser.add_argument("--scale", type=Literal["log", "linear"], default="log", help="scale of the correlations")
+    parser.add_argument("--n_boot", type=int, default=2000, help="bootstrap resamples for correlation intervals")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the bootstrap")
+    parser.add_argument("--image_size", type=int | None, default=None,
+                        help="image side in pixels for T_min/T_max (default: from the table or the dataset)")
+    parser.add_argument("--formats", type=list[Literal["png", "pdf"]], default=list(_FORMATS),
+                        help="figure formats: PNG (raster) and PDF (vector)")
+    return parser
+
+
+def _fail(message: str) -> None:
+    print(f"lightning-diffeo: error: {' '.join(str(message).split())}", file=sys.stderr)
+    sys.exit(2)
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """Entry point of ``lightning-diffeo report`` (``argv`` without the subcommand word)."""
+    from jsonargparse import ArgumentError
+
+    parser = build_parser()
+    try:
+        args = parser.parse_args(list(sys.argv[1:] if argv is None else argv))
+    except ArgumentError as error:
+        _fail(str(error))
+    try:
+        options = FigureOptions(cutoff=args.cutoff, delta=args.delta, scale=args.scale, n_boot=args.n_boot,
+                                seed=args.seed, image_size=args.image_size)
+    except ValueError as error:
+        _fail(f"--{error}")
+    try:
+        report = write_report(args.results, args.out, description=args.description, spec=args.spec,
+                              overwrite=args.overwrite,
+                              options=options, formats=args.formats)
+    except (FileExistsError, FileNotFoundError, ValueError) as error:
+        _fail(str(error))
+    drawn = [r for r in report.figures if r.figure is not None]
+    for result in report.skipped:
+        print(f"skipped {result.kind} ({result.paper}): {result.reason}", file=sys.stderr)
+    print(f"wrote {len(drawn)} figure{'' if len(drawn) == 1 else 's'}, Table 2 and report.md to {report.folder}")
