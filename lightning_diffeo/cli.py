@@ -120,6 +120,16 @@ class DiffeoCLI(LightningCLI):
         for source, target in (("num_channels", "in_channels"), ("num_classes", "num_classes"), ("image_size", "image_size")):
             parser.link_arguments(f"data.{source}", f"model.{target}", apply_on="instantiate")
 
+    def parse_arguments(self, parser: LightningArgumentParser, args: Any) -> None:
+        """Parse, then check a ``--ckpt_path`` file before Lightning reads hyper-parameters from it."""
+        super().parse_arguments(parser, args)
+        subcommand = self.config.get("subcommand")
+        ckpt_path = self.config[subcommand].get("ckpt_path") if subcommand else None
+        if ckpt_path is not None and str(ckpt_path) not in _CHECKPOINT_WORDS:
+            from lightning_diffeo.evaluation import check_checkpoint
+
+            check_checkpoint(ckpt_path, module_class=ImageClassifier)
+
     # ------------------------------------------------------------ run folders
     def before_instantiate_classes(self) -> None:
         config = self.config[self.subcommand] if self.subcommand else self.config

@@ -10,6 +10,7 @@
 from __future__ import annotations
 
 import csv
+import inspect
 import io
 import json
 import os
@@ -92,27 +93,43 @@ def _check_lightning(path: Path, checkpoint: Any) -> None:
         )
 
 
-def check_checkpoint(path: str | os.PathLike, module: torch.nn.Module | None = None) -> None:
-    """Check, before any work, that ``path`` is a Lightning checkpoint whose weights fit ``module``.
+def check_checkpoint(
+    path: str | os.PathLike, module: torch.nn.Module | None = None, module_class: type | None = None
+) -> None:
+    """Check, before any work, that ``path`` is a Lightning checkpoint of ``module`` (or of ``module_class``).
 
     Used by ``lightning-diffeo fit/validate/test/predict --ckpt_path``. A checkpoint holding
     objects that the weights-only unpickler refuses is left for Lightning to load.
 
+    Args:
+        path: the checkpoint file.
+        module: compare the checkpoint's weights with this module's ``state_dict`` keys.
+        module_class: compare the checkpoint's hyper-parameters with this class's ``__init__``.
+
     Raises:
         CheckpointError: missing, not a torch file, corrupt, not a Lightning checkpoint (e.g. a
-            plain ``state_dict``), or weights of another model.
+            plain ``state_dict``), or the weights or hyper-parameters of another model.
     """
     path = Path(path)
     checkpoint = _read(path)
     if checkpoint is None:
         return
     _check_lightning(path, checkpoint)
+    if module_class is not None:
+        hparams = {k for k in (checkpoint.get("hyper_parameters") or {}) if not k.startswith("_")}
+        accepted = set(inspect.signature(module_class).parameters)
+        if hparams - accepted:
+            raise CheckpointError(
+                f"{path} holds the weights of another model than {module_class.__name__}: its hyper-parameters "
+                f"{sorted(hparams - accepted)} are not {module_class.__name__}'s"
+            )
     if module is not None:
         expected, found = set(module.state_dict()), set(checkpoint["state_dict"])
         if expected != found:
             missing, unexpected = sorted(expected - found), sorted(found - expected)
             detail = "; ".join(
-                f"{label} {len(keys)} keys (e.g. {keys[0]!r})" for label, keys in (("missing", missing), ("unexpected", unexpected)) if keys
+                f"{label} {len(keys)} keys (e.g. {keys[0]!r})"
+                for label, keys in (("missing", missing), ("unexpected", unexpected)) if keys
             )
             raise CheckpointError(f"{path} holds the weights of another model than {type(module).__name__}: {detail}")
 

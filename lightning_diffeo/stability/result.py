@@ -139,10 +139,14 @@ class StabilityResult:
     def by_stage(self) -> dict[str, StabilityResult]:
         """The inverse of :meth:`combine`: stage -> result (``{}`` when no record has a stage)."""
         saved = self.metadata.get("stages") or {}
+
+        def strip(record: dict[str, Any], metadata: Mapping[str, Any]) -> dict[str, Any]:
+            added = {"stage"} | {k for k in ("epoch", "global_step") if k in metadata and record.get(k) == metadata[k]}
+            return {k: v for k, v in record.items() if k not in added}
+
         return {
             stage: StabilityResult(
-                [{k: v for k, v in r.items() if k != "stage"} for r in self.records if r.get("stage") == stage],
-                saved.get(stage, {}),
+                [strip(r, saved.get(stage, {})) for r in self.records if r.get("stage") == stage], saved.get(stage, {})
             )
             for stage in self.stages
         }
@@ -276,10 +280,9 @@ def stability_table(results: Mapping[str, StabilityResult], quantity: str = "R_f
     column = max(8, max(len(s) for s in stages) + 2)
     for average in averages:
         for size in sizes:
-            title = f"{quantity} ({average}, {size})".ljust(width)
-            header = title + "".join(f"c={c:g}".center(column * len(stages)) for c in cutoffs)
+            header = " " * width + "".join(f"c={c:g}".rjust(column * len(stages)) for c in cutoffs)
             sub = "layer".ljust(width) + "".join(s.rjust(column) for _ in cutoffs for s in stages)
-            lines += ["", header.rstrip(), sub, "-" * len(sub)]
+            lines += ["", f"{quantity} ({average}, {size})", header.rstrip(), sub, "-" * len(sub)]
             for layer in layers:
                 cells = "".join(
                     _cell(lookup.get((s, average, size, layer, c))).rjust(column) for c in cutoffs for s in stages
