@@ -36,6 +36,17 @@ class StopAfter(Callback):
             trainer.should_stop = True
 
 
+class TermAt(Callback):
+    """Sends this process SIGTERM in the middle of epoch ``epoch``, as a cluster's preemption would."""
+
+    def __init__(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
+        if trainer.current_epoch == self.epoch and batch_idx == 0:
+            os.kill(os.getpid(), signal.SIGTERM)
+
+
 def _fit(save_dir: Path, epochs: int, *extra: str) -> None:
     main([*TINY, "--trainer.max_epochs", str(epochs), "--trainer.logger.init_args.save_dir", str(save_dir), *extra])
 
@@ -62,6 +73,19 @@ def test_last_checkpoint_is_the_last_epoch_and_resume_equals_an_uninterrupted_ru
     for key in a:
         assert torch.equal(a[key], b[key]), key
     assert not list(tmp_path.glob("*.json")) and not list(tmp_path.glob("*.png"))  # nothing in the working directory
+
+
+def test_sigterm_saves_an_interrupted_checkpoint_beside_last(tmp_path):
+    with pytest.raises(SystemExit):  # Lightning ends a SIGTERMed fit with SIGTERMException
+        _fit(tmp_path, 4, "--trainer.callbacks+", f"{__name__}.TermAt", "--trainer.callbacks.epoch", "2")
+    checkpoints = tmp_path / "quickstart" / "version_0" / "checkpoints"
+    interrupted = torch.load(checkpoints / "interrupted.ckpt", weights_only=True)
+    last = torch.load(checkpoints / "last.ckpt", weights_only=True)
+    assert last["epoch"] == 1 and last["global_step"] == 4  # two finished epochs of 2 batches
+    assert interrupted["global_step"] == 5  # one batch into the third epoch
+    _fit(tmp_path, 1)  # a fit that ends normally leaves no interrupted.ckpt
+    assert sorted(p.name for p in (tmp_path / "quickstart" / "version_1" / "checkpoints").iterdir()) == [
+        "best-epoch000.ckpt", "last.ckpt"]
 
 
 def test_a_failed_start_leaves_no_run_folder(tmp_path, capsys):
