@@ -343,6 +343,13 @@ def main(argv: Sequence[str] | None = None) -> None:
     except (ValueError, FileNotFoundError, FileExistsError) as error:
         _remove_unused(run_dirs)
         _fail(error)
+    except RuntimeError as error:
+        found = re.search(r"SaveConfigCallback expected (.+?) to NOT exist", str(error))
+        if found is None:
+            _remove_unused(run_dirs)
+            raise
+        _fail(CLIError(f"{found.group(1)} exists: that run folder holds another run; leave "
+                       "--trainer.logger.init_args.version unset to get a new folder"))
     except BaseException:
         _remove_unused(run_dirs)
         raise

@@ -99,6 +99,16 @@ def test_a_failed_start_leaves_no_run_folder(tmp_path, capsys):
     assert not (tmp_path / "quickstart").exists() or not any((tmp_path / "quickstart").iterdir())
 
 
+def test_an_explicit_version_never_overwrites_another_runs_config(tmp_path, capsys):
+    _fit(tmp_path, 1)
+    config = (tmp_path / "quickstart" / "version_0" / "config.yaml").read_text()
+    with pytest.raises(SystemExit) as exit_info:
+        _fit(tmp_path, 2, "--trainer.logger.init_args.version", "0")
+    assert exit_info.value.code == 2
+    assert "config.yaml exists: that run folder holds another run" in capsys.readouterr().err
+    assert (tmp_path / "quickstart" / "version_0" / "config.yaml").read_text() == config
+
+
 def test_unique_dirs_under_contention(tmp_path):
     (tmp_path / "version_0").mkdir()
     (tmp_path / "version_7").mkdir()
