@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 import torch
 from lightning import Callback
+from lightning.pytorch.utilities.exceptions import SIGTERMException
 
 from lightning_diffeo._atomic import atomic_write_text, make_unique_dir
 from lightning_diffeo.cli import main
@@ -76,7 +77,7 @@ def test_last_checkpoint_is_the_last_epoch_and_resume_equals_an_uninterrupted_ru
 
 
 def test_sigterm_saves_an_interrupted_checkpoint_beside_last(tmp_path):
-    with pytest.raises(SystemExit):  # Lightning ends a SIGTERMed fit with SIGTERMException
+    with pytest.raises(SIGTERMException):  # how Lightning ends a SIGTERMed fit
         _fit(tmp_path, 4, "--trainer.callbacks+", f"{__name__}.TermAt", "--trainer.callbacks.epoch", "2")
     checkpoints = tmp_path / "quickstart" / "version_0" / "checkpoints"
     interrupted = torch.load(checkpoints / "interrupted.ckpt", weights_only=True)
@@ -133,7 +134,7 @@ def test_files_follow_the_umask_and_refuse_to_replace(tmp_path):
     finally:
         os.umask(old)
     assert path.stat().st_mode & 0o777 == 0o644
-    with pytest.raises(FileExistsError):
+    with pytest.raises(FileExistsError, match="File exists"):
         atomic_write_text(path, "two", overwrite=False)
     assert path.read_text() == "one" and [p.name for p in tmp_path.iterdir()] == ["x.txt"]
 
