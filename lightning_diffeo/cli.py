@@ -291,7 +291,7 @@ def probe_main(argv: Sequence[str]) -> None:
         if len(sizes) > 1:
             raise CLIError(f"give only one of --deltas, --temperatures or --sweep, got {', '.join(sizes)}")
         run_probe(**options)
-    except (ValueError, FileNotFoundError, FileExistsError) as error:
+    except (TypeError, ValueError, FileNotFoundError, FileExistsError) as error:
         _fail(error)
 
 
@@ -340,7 +340,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     run_dirs: list[Path] = []
     try:
         build_cli(words, run_dirs=run_dirs)
-    except (ValueError, FileNotFoundError, FileExistsError) as error:
+    except (TypeError, ValueError, FileNotFoundError, FileExistsError) as error:
         _remove_unused(run_dirs)
         _fail(error)
     except RuntimeError as error:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import copy
 import inspect
-import math
 import pickle
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -18,10 +17,10 @@ from lightning.pytorch.utilities import rank_zero_warn
 from lightning_diffeo._atomic import make_unique_dir
 from lightning_diffeo.datamodules.base import PROBE_SIZE
 from lightning_diffeo.diffeo import INTERPOLATIONS
+from lightning_diffeo.validation import as_float_list, check_choice, check_int, check_positive_int
 from lightning_diffeo.stability import (
     AVERAGES,
     StabilityResult,
-    check_positive_int,
     measure_stability,
     resolve_layers,
     work_items,
@@ -45,19 +44,16 @@ MEASURE_DEFAULTS: dict[str, Any] = {
 
 
 def _as_tuple(value: float | Sequence[float] | None, name: str) -> tuple[float, ...] | None:
-    if value is None:
-        return None
-    values = (value,) if isinstance(value, (int, float)) else tuple(value)
-    if not values or not all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in values):
-        raise ValueError(f"{name} must be a number or a non-empty list of finite numbers, got {value!r}")
-    return tuple(float(v) for v in values)
+    return None if value is None else tuple(as_float_list(name, value))
 
 
 def _averages(average: str | Sequence[str]) -> str | tuple[str, ...]:
-    values = (average,) if isinstance(average, str) else tuple(average)
-    if not values or any(v not in AVERAGES for v in values):
-        raise ValueError(f"average must be one of {AVERAGES} or a list of them, got {average!r}")
-    return average if isinstance(average, str) else values
+    if isinstance(average, str):
+        return check_choice("average", average, AVERAGES)
+    values = tuple(check_choice("average", value, AVERAGES) for value in average)
+    if not values:
+        raise ValueError(f"average must be one of {AVERAGES} or a non-empty list of them, got {average!r}")
+    return values
 
 
 class StabilityCallback(Callback):
@@ -141,21 +137,15 @@ class StabilityCallback(Callback):
         verbose: bool = True,
     ) -> None:
         super().__init__()
-        if isinstance(when, str) or not all(isinstance(w, str) for w in when):
-            raise ValueError(f"when must be a list of stages among {WHEN}, got {when!r}")
-        unknown = set(when) - set(WHEN)
-        if unknown:
-            raise ValueError(f"when must be a subset of {WHEN}, got unknown {sorted(unknown)}")
-        if interpolation not in INTERPOLATIONS:
-            raise ValueError(f"interpolation must be one of {tuple(INTERPOLATIONS)}, got {interpolation!r}")
-        if monitor_mode not in ("max", "min"):
-            raise ValueError(f"monitor_mode must be 'max' or 'min', got {monitor_mode!r}")
-        if every_n_epochs is not None and (
-            isinstance(every_n_epochs, bool) or not isinstance(every_n_epochs, int) or every_n_epochs < 1
-        ):
-            raise ValueError(f"every_n_epochs must be a positive integer or None, got {every_n_epochs!r}")
-        if isinstance(probe_size, bool) or not isinstance(probe_size, int) or probe_size < 2:
-            raise ValueError(f"probe_size must be an integer >= 2, got {probe_size!r}")
+        if isinstance(when, str):
+            raise TypeError(f"when must be a list of stages among {WHEN}, got {when!r}")
+        for stage in when:
+            check_choice("when", stage, WHEN)
+        check_choice("interpolation", interpolation, INTERPOLATIONS)
+        check_choice("monitor_mode", monitor_mode, ("max", "min"))
+        if every_n_epochs is not None:
+            check_int("every_n_epochs", every_n_epochs, minimum=1)
+        check_int("probe_size", probe_size, minimum=2)
         if probe_images is not None and (not isinstance(probe_images, torch.Tensor) or probe_images.dim() != 4):
             raise ValueError("probe_images must be a tensor [N, C, n, n] in [0, 1] pixel space")
         for name, value in (("batch_size", batch_size), ("diffeos_per_image", diffeos_per_image)):

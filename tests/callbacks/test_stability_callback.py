@@ -65,7 +65,7 @@ def _trainer(tmp_path, callbacks, epochs=2, checkpointing=False):
 
 def _callback(**kwargs):
     defaults = dict(probe_images=_probe(), cutoffs=[3, 5], layers=["net.0", "output"], plot=False,
-                    monitor="val/score")
+                    monitor="val/score", average="median")
     return StabilityCallback(**{**defaults, **kwargs})
 
 
@@ -160,22 +160,23 @@ def test_init_mode_uses_batch_statistics_and_leaves_bn_untouched(tmp_path):
 
 
 @pytest.mark.parametrize(
-    "kwargs, match",
+    "kwargs, error, match",
     [
-        ({"when": ["start"]}, r"when must be a subset of \('init', 'best'\), got unknown \['start'\]"),
-        ({"average": "mode"}, "average must be one of"),
-        ({"every_n_epochs": 0}, "every_n_epochs must be a positive integer or None, got 0"),
-        ({"every_n_epochs": True}, "every_n_epochs must be a positive integer or None, got True"),
-        ({"cutoffs": []}, "cutoffs must be a number or a non-empty list of finite numbers"),
-        ({"cutoffs": [1.0]}, "cutoff must be > 1"),
-        ({"deltas": [-1.0]}, "deltas must be positive"),
-        ({"interpolation": "cubic"}, "interpolation must be one of"),
-        ({"probe_size": 1}, "probe_size must be an integer >= 2"),
-        ({"probe_images": torch.rand(3, 8, 8)}, r"probe_images must be a tensor \[N, C, n, n\]"),
+        ({"when": ["start"]}, ValueError, r"when must be one of 'init', 'best', got 'start'"),
+        ({"when": "init"}, TypeError, "when must be a list of stages"),
+        ({"average": "mode"}, ValueError, "average must be one of 'median', 'mean', got 'mode'"),
+        ({"every_n_epochs": 0}, ValueError, "every_n_epochs must be an integer >= 1, got 0"),
+        ({"every_n_epochs": True}, TypeError, "every_n_epochs must be an integer >= 1, got True"),
+        ({"cutoffs": []}, ValueError, "cutoffs must be a number or a non-empty list of finite positive numbers"),
+        ({"cutoffs": [1.0]}, ValueError, "cutoff must be > 1"),
+        ({"deltas": [-1.0]}, ValueError, "deltas must be a number or a non-empty list of finite positive numbers"),
+        ({"interpolation": "cubic"}, ValueError, "interpolation must be one of 'bilinear'"),
+        ({"probe_size": 1}, ValueError, "probe_size must be an integer >= 2, got 1"),
+        ({"probe_images": torch.rand(3, 8, 8)}, ValueError, r"probe_images must be a tensor \[N, C, n, n\]"),
     ],
 )
-def test_bad_options_raise_before_any_work(kwargs, match):
-    with pytest.raises(ValueError, match=match):
+def test_bad_options_raise_before_any_work(kwargs, error, match):
+    with pytest.raises(error, match=match):
         StabilityCallback(**kwargs)
 
 
@@ -240,7 +241,7 @@ def test_every_n_epochs_measures_the_weights_of_that_epoch(tmp_path):
         reference = ForeignNet()
         reference.load_state_dict(snapshots[epoch])
         expected = measure_stability(reference, _probe(), cutoffs=[3, 5], layers=["net.0", "output"],
-                                     generator=torch.Generator().manual_seed(0), progress=False)
+                                     average="median", generator=torch.Generator().manual_seed(0), progress=False)
         got = callback.results[stage]
         assert got.metadata["mode"] == "eval" and got.metadata["epoch"] == epoch - 1
         assert [r["R_f"] for r in got.records] == pytest.approx([r["R_f"] for r in expected.records], rel=1e-6)
@@ -256,7 +257,7 @@ def test_temperatures_and_gaussian_interpolation(tmp_path):
     assert sorted({r["temperature"] for r in init.records}) == [1e-3, 4e-3]
     assert {r["interpolation"] for r in init.records} == {"gaussian"} and init.metadata["sizes"] == "temperatures"
     expected = measure_stability(ForeignNet().eval(), _probe(), cutoffs=[3], temperatures=[1e-3, 4e-3],
-                                 interpolation="gaussian", layers=["net.0", "output"], mode="init",
+                                 interpolation="gaussian", layers=["net.0", "output"], mode="init", average="median",
                                  generator=torch.Generator().manual_seed(0), progress=False)
     assert len(init) == len(expected) == 4
     names = metric_dict(init, "init")

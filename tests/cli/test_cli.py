@@ -173,7 +173,7 @@ def test_resume_keeps_the_init_measurement(quickstart, monkeypatch):
         (["--model.no_such_option", "3"], "no_such_option"),
         (["--stability.layers", "[model.no_such_layer]"], "unknown layer name(s) ['model.no_such_layer']"),
         (["--stability.cutoffs", "nan"], "--stability.cutoffs: invalid value 'nan'"),
-        (["--stability.cutoffs", ".nan"], "cutoffs must be a number or a non-empty list of finite numbers"),
+        (["--stability.cutoffs", ".nan"], "cutoffs must be a number or a non-empty list of finite positive numbers, got nan"),
         (["--stability.interpolation", "cubic"], "--stability.interpolation"),
         (["--data", "nosuch"], "--data nosuch: unknown datamodule; expected one of digits, mnist"),
     ],
