@@ -21,8 +21,8 @@ class ImageClassifier(LightningModule):
 
     Logs ``train/loss``, ``train/acc`` (epoch averages), ``val/loss``, ``val/acc``,
     ``test/loss``, ``test/acc``. Hyper-parameters are saved, so
-    ``ImageClassifier.load_from_checkpoint(path)`` rebuilds a registry model with no
-    arguments. When ``arch`` is an ``nn.Module`` it is not stored in the hyper-parameters:
+    ``ImageClassifier.load_from_checkpoint(path, weights_only=True)`` rebuilds a registry
+    model with no arguments. When ``arch`` is an ``nn.Module`` it is not stored in the hyper-parameters:
     pass it again, ``ImageClassifier.load_from_checkpoint(path, arch=MyNet())``.
 
     Args:
