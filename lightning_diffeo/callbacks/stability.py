@@ -321,7 +321,12 @@ class StabilityCallback(Callback):
         self._measure_on_rank_zero(trainer, pl_module, "init", "init")
 
     def on_validation_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
-        if trainer.sanity_checking or "best" not in self.when or self._checkpoint_monitor(trainer) is not None:
+        if trainer.sanity_checking:
+            return
+        if trainer.is_last_batch:
+            # before the ModelCheckpoints of this epoch: last.ckpt then holds this measurement
+            self._measure_epoch(trainer, pl_module)
+        if "best" not in self.when or self._checkpoint_monitor(trainer) is not None:
             return
         value = trainer.callback_metrics.get(self.monitor)
         if value is None:
@@ -340,6 +345,9 @@ class StabilityCallback(Callback):
             self._best_weights = {k: v.detach().cpu().clone() for k, v in pl_module.state_dict().items()}
 
     def on_train_epoch_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
+        self._measure_epoch(trainer, pl_module)  # epochs without validation
+
+    def _measure_epoch(self, trainer: Trainer, pl_module: LightningModule) -> None:
         epoch = trainer.current_epoch + 1
         if self.every_n_epochs and epoch % self.every_n_epochs == 0 and f"epoch{epoch}" not in self.results:
             self._measure_on_rank_zero(trainer, pl_module, f"epoch{epoch}", "eval")

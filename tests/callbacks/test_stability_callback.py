@@ -300,3 +300,17 @@ def test_fast_dev_run_writes_no_file(tmp_path, capsys):
     assert set(callback.results) == {"init", "best"} and callback.results_path is None
     assert list(tmp_path.iterdir()) == []
     assert "R_f (median, delta=1 px)" in capsys.readouterr().out
+
+
+def test_last_checkpoint_holds_the_measurement_of_its_epoch(tmp_path):
+    seed_everything(0)
+    callback = _callback(when=["init"], every_n_epochs=1, dirpath=tmp_path / "out")
+    last = ModelCheckpoint(dirpath=tmp_path / "ckpt", filename="last", monitor=None, save_top_k=1)
+    _trainer(tmp_path, [callback, last], epochs=2, checkpointing=True).fit(ForeignNet(), _data(), _data(1))
+    saved = torch.load(tmp_path / "ckpt" / "last.ckpt", weights_only=True)["callbacks"]
+    (state,) = [value for key, value in saved.items() if key.startswith("StabilityCallback")]
+    assert sorted(state["results"]) == ["epoch1", "epoch2", "init"]
+    resumed = _callback(when=["init"], every_n_epochs=1, dirpath=tmp_path / "resumed")
+    _trainer(tmp_path, [resumed], epochs=3).fit(ForeignNet(), _data(), _data(1), ckpt_path=tmp_path / "ckpt" / "last.ckpt")
+    assert sorted(resumed.results) == ["epoch1", "epoch2", "epoch3", "init"]
+    assert resumed.results["epoch2"] == callback.results["epoch2"]

@@ -127,7 +127,7 @@ def test_probe_overwrite_and_sweep_every_layer(quickstart, tmp_path):
     workdir, _ = quickstart
     ckpt = str(_run(workdir) / "checkpoints" / "last.ckpt")
     (tmp_path / "stability.json").write_text("{}")
-    _, err, code = run_main(["probe", "--ckpt_path", ckpt, "--cutoffs", "3", "--sweep", "true", "--probe_size", "20",
+    _, err, code = run_main(["probe", "--ckpt_path", ckpt, "--cutoffs", "3", "--sweep", "true", "--probe_size", "10",
                              "--out", str(tmp_path), "--overwrite", "true", "--progress", "false"])
     assert code == 0, err
     result = StabilityResult.from_json(tmp_path / "stability.json")
