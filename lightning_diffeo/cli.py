@@ -132,33 +132,44 @@ class DiffeoCLI(LightningCLI):
 
     # ------------------------------------------------------------ run folders
     def before_instantiate_classes(self) -> None:
-        config = self.config[self.subcommand] if self.subcommand else self.config
-        self._allocate_run_dir(config)
+        if self.subcommand:  # not for build_cli(run=False), which only builds the objects
+            self._allocate_run_dir(self.config[self.subcommand])
+
+    def _new_run_dir(self, root: Path) -> Path | None:
+        """Rank 0 creates the folder; processes that a DDP launcher starts get it through the environment."""
+        if _rank() == 0:
+            run_dir = make_unique_dir(root, "version_")
+            self.run_dirs.append(run_dir)
+            os.environ[_RUN_DIR_ENV] = str(run_dir.resolve())
+            return run_dir
+        inherited = os.environ.get(_RUN_DIR_ENV)
+        return Path(inherited) if inherited and Path(inherited).parent == root.resolve() else None
 
     def _allocate_run_dir(self, config: Namespace) -> None:
-        """Give the logger a version folder of its own, made with ``mkdir(exist_ok=False)``.
+        """Give the run a version folder of its own, made with ``mkdir(exist_ok=False)``.
 
         Loggers pick ``version_<k>`` by listing the folder, so fits started together shared
-        one. Rank 0 creates the folder; processes that a DDP launcher starts get its number
-        through the environment (other ranks write nothing there).
+        one. A CSV or TensorBoard logger gets the folder's number as its ``version``; without
+        a logger, ``fit`` runs in ``<default_root_dir>/lightning_logs/version_<k>/`` (its
+        checkpoints, config and stability results), never in the working directory itself.
         """
         logger = config.get("trainer.logger")
+        if logger is False and self.subcommand == "fit":
+            root = Path(config.trainer.get("default_root_dir") or ".") / "lightning_logs"
+            run_dir = self._new_run_dir(root)
+            if run_dir is not None:
+                config.trainer.default_root_dir = str(run_dir)
+                if config.get("stability.dirpath") is None:
+                    config.stability.dirpath = str(run_dir)
+            return
         if isinstance(logger, list) or not isinstance(logger, Namespace) or "init_args" not in logger:
             return
         init_args = logger.init_args
         if not {"save_dir", "name", "version"} <= set(vars(init_args)) or init_args.get("version") is not None:
             return
-        root = Path(init_args.save_dir or ".") / (init_args.name or "lightning_logs")
-        if _rank() == 0:
-            run_dir = make_unique_dir(root, "version_")
-            self.run_dirs.append(run_dir)
-            os.environ[_RUN_DIR_ENV] = str(run_dir.resolve())
-        else:
-            inherited = os.environ.get(_RUN_DIR_ENV)
-            if not inherited or Path(inherited).parent != root.resolve():
-                return
-            run_dir = Path(inherited)
-        init_args.version = int(run_dir.name.removeprefix("version_"))
+        run_dir = self._new_run_dir(Path(init_args.save_dir or ".") / (init_args.name or "lightning_logs"))
+        if run_dir is not None:
+            init_args.version = int(run_dir.name.removeprefix("version_"))
 
     def _instantiate_trainer(self, config: dict[str, Any], callbacks: list) -> Any:
         if self.subcommand == "fit":

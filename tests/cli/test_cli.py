@@ -261,6 +261,16 @@ def test_fast_dev_run_writes_nothing_in_the_working_directory(tmp_path, monkeypa
     assert "R_f (median" in out  # the table is still printed
 
 
+def test_a_loggerless_fit_runs_in_a_folder_of_its_own(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    _, err, code = run_main(fit_args(tmp_path, "--trainer.logger", "false"))
+    assert code == 0, err
+    assert os.listdir(tmp_path) == ["lightning_logs"]
+    run = tmp_path / "lightning_logs" / "version_0"
+    assert {"config.yaml", "stability.json", "stability.png", "checkpoints"} <= set(os.listdir(run))
+    assert (run / "checkpoints" / "last.ckpt").exists()
+
+
 def test_probe_on_a_missing_device_and_sys_argv_untouched(tmp_path, monkeypatch):
     monkeypatch.setattr(sys, "argv", ["lightning-diffeo", "fit", "--data", "digits"])
     if not torch.cuda.is_available():
