@@ -16,6 +16,7 @@ import json
 import os
 import pickle
 import zipfile
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -310,11 +311,11 @@ def run_probe(
     sweep: bool = False,
     interpolation: Interpolation = MEASURE_DEFAULTS["interpolation"],
     layers: str | list[str] | None = None,
-    average: Average | list[Average] = MEASURE_DEFAULTS["average"],
+    average: Average | Sequence[Average] = MEASURE_DEFAULTS["average"],
     mode: Literal["eval", "init"] = MEASURE_DEFAULTS["mode"],
     probe_size: int = PROBE_SIZE,
     diffeos_per_image: int = MEASURE_DEFAULTS["diffeos_per_image"],
-    batch_size: int = MEASURE_DEFAULTS["batch_size"],
+    batch_size: int | None = MEASURE_DEFAULTS["batch_size"],
     seed: int = 0,
     device: str = "cpu",
     data_dir: str | None = None,

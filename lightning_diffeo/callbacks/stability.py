@@ -94,7 +94,7 @@ class StabilityCallback(Callback):
             module names of the LightningModule (e.g. ``"model.layer1"``).
         average: ``"median"``, ``"mean"`` or a list of both (as ``measure_stability`` takes it).
         diffeos_per_image: diffeomorphisms per probe image and temperature.
-        batch_size: images per forward pass of the probe.
+        batch_size: images per forward pass of the probe (None: ``measure_stability``'s choice).
         when: stages to measure, a subset of ``("init", "best")``; empty disables both.
         every_n_epochs: also measure every N training epochs (None: never).
         monitor: validation metric deciding the best epoch when no ``ModelCheckpoint`` monitors one.
@@ -124,7 +124,7 @@ class StabilityCallback(Callback):
         layers: str | Sequence[str] | None = None,
         average: Average | Sequence[Average] = MEASURE_DEFAULTS["average"],
         diffeos_per_image: int = MEASURE_DEFAULTS["diffeos_per_image"],
-        batch_size: int = MEASURE_DEFAULTS["batch_size"],
+        batch_size: int | None = MEASURE_DEFAULTS["batch_size"],
         when: Sequence[Stage] = WHEN,
         every_n_epochs: int | None = None,
         monitor: str = "val/acc",
@@ -148,8 +148,9 @@ class StabilityCallback(Callback):
         check_int("probe_size", probe_size, minimum=2)
         if probe_images is not None and (not isinstance(probe_images, torch.Tensor) or probe_images.dim() != 4):
             raise ValueError("probe_images must be a tensor [N, C, n, n] in [0, 1] pixel space")
-        for name, value in (("batch_size", batch_size), ("diffeos_per_image", diffeos_per_image)):
-            check_positive_int(name, value)
+        check_positive_int("diffeos_per_image", diffeos_per_image)
+        if batch_size is not None:  # None: measure_stability's own choice, where it has one
+            check_positive_int("batch_size", batch_size)
         self.probe_images = probe_images
         self.normalize = normalize
         self.probe_size = probe_size
