@@ -25,7 +25,7 @@ from lightning.pytorch.utilities.rank_zero import rank_zero_only
 
 from lightning_diffeo._atomic import make_unique_dir
 from lightning_diffeo.callbacks import StabilityCallback
-from lightning_diffeo.callbacks.progress import EpochLine, InterruptCheckpoint, last_checkpoint
+from lightning_diffeo.callbacks.progress import EpochLine, EpochSeeds, InterruptCheckpoint, last_checkpoint
 from lightning_diffeo.datamodules import DATAMODULES, ImageDataModule
 from lightning_diffeo.models import ImageClassifier
 
@@ -173,7 +173,7 @@ class DiffeoCLI(LightningCLI):
 
     def _instantiate_trainer(self, config: dict[str, Any], callbacks: list) -> Any:
         if self.subcommand == "fit":
-            callbacks = [*callbacks, last_checkpoint(), InterruptCheckpoint()]
+            callbacks = [*callbacks, EpochSeeds(), last_checkpoint(), InterruptCheckpoint()]
         return super()._instantiate_trainer(config, callbacks)
 
     # ------------------------------------------------------ before any work

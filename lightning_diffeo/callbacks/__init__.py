@@ -1,6 +1,6 @@
 """Lightning callbacks: ``StabilityCallback`` measures R_f per layer during training; run checkpoints."""
 
-from .progress import EpochLine, InterruptCheckpoint, last_checkpoint
+from .progress import EpochLine, EpochSeeds, InterruptCheckpoint, last_checkpoint
 from .report import comparison_table, metric_dict, write_report
 from .stability import MEASURE_DEFAULTS, WHEN, StabilityCallback
 
@@ -8,6 +8,7 @@ __all__ = [
     "MEASURE_DEFAULTS",
     "WHEN",
     "EpochLine",
+    "EpochSeeds",
     "InterruptCheckpoint",
     "StabilityCallback",
     "comparison_table",

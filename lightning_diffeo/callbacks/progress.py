@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import hashlib
 import math
 import sys
 from pathlib import Path
+from typing import Any
+
+import torch
 
 from lightning import Callback, LightningModule, Trainer
 from lightning.pytorch.callbacks import Checkpoint, ModelCheckpoint
 from lightning.pytorch.utilities import rank_zero_only
 
-__all__ = ["EpochLine", "InterruptCheckpoint", "last_checkpoint"]
+__all__ = ["EpochLine", "EpochSeeds", "InterruptCheckpoint", "last_checkpoint"]
 
 
 def last_checkpoint() -> ModelCheckpoint:
@@ -22,6 +26,41 @@ def last_checkpoint() -> ModelCheckpoint:
     """
     return ModelCheckpoint(filename="last", monitor=None, save_top_k=1, every_n_epochs=1,
                            enable_version_counter=False)
+
+
+def _sampler_generators(loader: Any) -> list[torch.Generator]:
+    """The ``torch.Generator`` of a DataLoader's (batch) sampler, however the samplers are nested."""
+    found, stack, seen = [], [loader], set()
+    while stack:
+        node = stack.pop()
+        if node is None or id(node) in seen:
+            continue
+        seen.add(id(node))
+        generator = getattr(node, "generator", None)
+        if isinstance(generator, torch.Generator) and node is not loader:
+            found.append(generator)
+        stack.extend(getattr(node, name, None) for name in ("sampler", "batch_sampler"))
+    return found
+
+
+class EpochSeeds(Callback):
+    """Reseed the training sampler's generator from (its seed, epoch) before every epoch.
+
+    A seeded sampler otherwise continues one random stream across epochs, which a run
+    resumed from ``last.ckpt`` restarts: its epoch k would be shuffled like epoch 0. With
+    the order a function of (seed, epoch), the resumed run sees the batches of the
+    uninterrupted one and ends with the same weights. Samplers without a generator (the
+    global RNG) are left alone.
+    """
+
+    def __init__(self) -> None:
+        self._seeds: dict[int, int] = {}
+
+    def on_train_epoch_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
+        for generator in _sampler_generators(trainer.train_dataloader):
+            base = self._seeds.setdefault(id(generator), generator.initial_seed())
+            digest = hashlib.sha256(f"{base}:epoch{trainer.current_epoch}".encode()).digest()
+            generator.manual_seed(int.from_bytes(digest[:8], "little") >> 1)
 
 
 class InterruptCheckpoint(Checkpoint):

@@ -116,13 +116,6 @@ class RandomBatchSampler(Sampler[list[int]]):
         self.batch_size = batch_size
         self.num_samples = num_items if num_samples is None else num_samples
         self.generator = generator
-        self._base_seed = None if generator is None else generator.initial_seed()
-
-    def set_epoch(self, epoch: int) -> None:
-        """Reseed from (seed, epoch); Lightning calls it before every epoch, so a resumed run shuffles
-        epoch k exactly as an uninterrupted one does."""
-        if self.generator is not None:
-            self.generator.manual_seed(derive_seed(self._base_seed, f"epoch{epoch}"))
 
     def __len__(self) -> int:
         return math.ceil(self.num_samples / self.batch_size)
