@@ -288,8 +288,8 @@ class Diffeo(nn.Module):
                 raise TypeError(f"Diffeo cannot deform {type(leaf).__name__}: a diffeomorphism does not map a box "
                                 "or a key point list to one of the same kind; drop them from the sample")
         first = _as_float_image(images[0])
-        if params is None:
-            params = self.make_params(_batch_size(first), check_images(first))
+        if params is None:  # the images themselves are checked when deformed
+            params = self.make_params(_batch_size(first), int(first.shape[-1]))
         targets = {id(image) for image in images}
         return _map(sample, lambda leaf: self._deform_leaf(leaf, params) if id(leaf) in targets or _is_mask(leaf)
                     else leaf)
