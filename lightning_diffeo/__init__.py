@@ -6,6 +6,8 @@ Subpackages:
     models: architectures, their probe layers, and the ImageClassifier LightningModule.
     datamodules: LightningDataModules for the paper's datasets and an offline Digits set.
     callbacks: StabilityCallback for any Lightning Trainer.
+    evaluation: reload a checkpoint through Lightning and measure it (``lightning-diffeo probe``).
+    cli: the ``lightning-diffeo`` command.
 
 The top-level package imports nothing heavy; import the subpackage you need.
 """

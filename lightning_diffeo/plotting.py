@@ -1,4 +1,8 @@
-"""Figures of stability results: R_f against relative depth, and R_f against temperature."""
+"""Figures of stability results: R_f against layer depth, and D_f, G_f, R_f against temperature.
+
+Built on ``matplotlib.figure.Figure`` alone: pyplot and the user's matplotlib backend are
+never touched, so plotting from a notebook or a training script changes nothing there.
+"""
 
 from __future__ import annotations
 
@@ -6,84 +10,130 @@ import os
 from collections.abc import Mapping
 from pathlib import Path
 
+from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
+
 from lightning_diffeo._atomic import atomic_write
 from lightning_diffeo.stability import StabilityResult
 
-__all__ = ["plot_depth_profile", "plot_temperature_sweep"]
+__all__ = ["depth_profile_figure", "plot_depth_profile", "plot_temperature_sweep", "temperature_sweep_figure"]
 
-_STYLES = {"init": "--", "best": "-"}
-
-
-def _pyplot():
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
+DPI = 110
+"""Pixels per inch of saved figures: 10-inch-wide figures are 1100 px wide."""
+_COLOURS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22",
+            "#17becf")
+_MARKERS = ("o", "s", "^", "D", "v", "P", "X")
 
 
-def _save(fig, path: str | os.PathLike) -> Path:
+def _style(stage: str) -> str:
+    """init dashed, best (and a probed checkpoint) solid, intermediate epochs dotted."""
+    if stage == "init":
+        return "--"
+    return ":" if stage.startswith("epoch") and stage != "epoch" else "-"
+
+
+def _save(fig: Figure, path: str | os.PathLike) -> Path:
     # Matplotlib picks the format from the suffix, so the temporary keeps it.
     path = Path(path)
-    out = atomic_write(path, lambda temporary: fig.savefig(temporary, dpi=110, format=path.suffix.lstrip(".") or "png"))
-    _pyplot().close(fig)
-    return out
+    return atomic_write(path, lambda temporary: fig.savefig(temporary, dpi=DPI, format=path.suffix.lstrip(".") or "png"))
+
+
+def _averages(results: Mapping[str, StabilityResult]) -> list[str]:
+    return list(dict.fromkeys(r.get("average", "median") for res in results.values() for r in res.records))
+
+
+def depth_profile_figure(results: Mapping[str, StabilityResult], quantity: str = "R_f") -> Figure:
+    """The figure of :func:`plot_depth_profile` (one panel per average), without saving it."""
+    averages = _averages(results) or ["median"]
+    fig = Figure(figsize=(10, 5.5), layout="constrained")
+    axes = fig.subplots(1, len(averages), squeeze=False, sharey=True)[0]
+    cutoffs = sorted({c for result in results.values() for c in result.cutoffs})
+    deltas: set[float] = set()
+    ticks: dict[float, str] = {}
+    for ax, average in zip(axes, averages):
+        for stage, result in results.items():
+            for index, cutoff in enumerate(cutoffs):
+                rows = [r for r in result.select(cutoff=cutoff) if r.get("average", "median") == average]
+                if not rows:
+                    continue
+                # one curve per cutoff: the smallest temperature (smallest delta) measured
+                smallest = min(r["temperature"] for r in rows)
+                rows = sorted((r for r in rows if r["temperature"] == smallest), key=lambda r: r["relative_depth"])
+                deltas.add(round(rows[0]["delta"], 6))
+                ticks.update({r["relative_depth"]: r["layer"] for r in rows})
+                ax.plot([r["relative_depth"] for r in rows], [r[quantity] for r in rows], _style(stage),
+                        marker=_MARKERS[index % len(_MARKERS)], color=_COLOURS[index % len(_COLOURS)],
+                        label=f"{stage}, c={cutoff:g}")
+        ax.axhline(1.0, color="grey", linewidth=0.8)
+        ax.set_yscale("log")
+        ax.set_xticks(sorted(ticks), [ticks[d] for d in sorted(ticks)], rotation=45, ha="right", fontsize=8)
+        ax.set_xlabel("layer (by relative depth)")
+        ax.set_title(f"{quantity}, {average} over images" if len(averages) > 1 else f"{average} over images",
+                     fontsize=9)
+    axes[0].set_ylabel(f"{quantity} (below 1: more stable to diffeomorphisms than to noise)")
+    fig.suptitle(f"{quantity} per layer (delta = {next(iter(deltas)):.3g} px)" if len(deltas) == 1
+                 else f"{quantity} per layer")
+    handles = [Line2D([], [], color="black", linestyle=_style(stage), label=stage) for stage in results]
+    handles += [Line2D([], [], color=_COLOURS[i % len(_COLOURS)], marker=_MARKERS[i % len(_MARKERS)],
+                       label=f"c = {c:g}") for i, c in enumerate(cutoffs)]
+    axes[-1].legend(handles=handles, fontsize=8, loc="best", title="stage (line) / cutoff (colour)",
+                    title_fontsize=8)
+    return fig
 
 
 def plot_depth_profile(results: Mapping[str, StabilityResult], path: str | os.PathLike, quantity: str = "R_f") -> Path:
-    """R_f (or another quantity) against relative layer depth, a colour per cutoff.
+    """R_f (or another quantity) against layer depth: a colour per cutoff, a line style per stage.
 
     Args:
-        results: stage name (e.g. ``"init"``, ``"best"``) -> result; init is dashed, best solid.
-        path: PNG (or PDF, SVG) file to write.
+        results: stage name (e.g. ``"init"``, ``"best"``, ``"epoch 12"``) -> result; init is
+            dashed, best and other final weights solid, intermediate ``epoch<k>`` stages dotted.
+            Both averages (median, mean) get a panel each when both were measured.
+        path: PNG (or PDF, SVG) file to write, 1100 px wide for PNG.
         quantity: record key to plot on a log scale.
     """
-    plt = _pyplot()
-    fig, ax = plt.subplots(figsize=(6, 4))
-    colours = plt.rcParams["axes.prop_cycle"].by_key()["color"]
-    cutoffs = sorted({c for result in results.values() for c in result.cutoffs})
-    deltas = set()
-    for stage, result in results.items():
-        for index, cutoff in enumerate(cutoffs):
-            rows = result.select(cutoff=cutoff)
-            if not rows:
-                continue
-            # one curve per cutoff: the smallest temperature (smallest delta) measured
-            smallest = min(r["temperature"] for r in rows)
-            rows = sorted((r for r in rows if r["temperature"] == smallest), key=lambda r: r["relative_depth"])
-            deltas.add(round(rows[0]["delta"], 6))
-            ax.plot(
-                [r["relative_depth"] for r in rows], [r[quantity] for r in rows],
-                _STYLES.get(stage, ":" if stage.startswith("epoch") else "-"), marker="o",
-                color=colours[index % len(colours)], label=f"{stage}, c={cutoff:g}",
-            )
-    ax.axhline(1.0, color="grey", linewidth=0.8)
-    ax.set_yscale("log")
-    ax.set_xlabel("relative depth (0: first probed layer, 1: output)")
-    ax.set_ylabel(quantity)
-    ax.set_title(f"{quantity} per layer (delta = {deltas.pop():.3g} px)" if len(deltas) == 1 else f"{quantity} per layer")
-    ax.legend(fontsize=8, ncol=2)
-    fig.tight_layout()
-    return _save(fig, path)
+    return _save(depth_profile_figure(results, quantity), path)
 
 
-def plot_temperature_sweep(result: StabilityResult, path: str | os.PathLike, layer: str | None = None) -> Path:
-    """D_f, G_f and R_f against temperature T for one layer (default the last), a colour per cutoff."""
-    plt = _pyplot()
-    layer = layer or result.layers[-1]
-    fig, axes = plt.subplots(1, 3, figsize=(12, 3.6), sharex=False)
-    colours = plt.rcParams["axes.prop_cycle"].by_key()["color"]
-    for index, cutoff in enumerate(result.cutoffs):
-        rows = sorted(result.select(layer=layer, cutoff=cutoff), key=lambda r: r["temperature"])
-        for ax, quantity in zip(axes, ("D_f", "G_f", "R_f")):
-            ax.plot([r["temperature"] for r in rows], [r[quantity] for r in rows], marker=".",
-                    color=colours[index % len(colours)], label=f"c={cutoff:g}")
-    for ax, quantity in zip(axes, ("D_f", "G_f", "R_f")):
-        ax.set_xscale("log")
-        ax.set_yscale("log")
-        ax.set_xlabel("temperature T")
-        ax.set_title(f"{quantity} ({layer})")
-    axes[0].legend(fontsize=8)
-    fig.tight_layout()
-    return _save(fig, path)
+def temperature_sweep_figure(result: StabilityResult, layers: list[str] | None = None, label: str | None = None) -> Figure:
+    """The figure of :func:`plot_temperature_sweep`, without saving it."""
+    layers = layers or result.layers
+    averages = _averages({"": result}) or ["median"]
+    cutoffs = result.cutoffs
+    fig = Figure(figsize=(12, 3.6 * len(averages) + 0.8), layout="constrained")
+    axes = fig.subplots(len(averages), 3, squeeze=False)
+    for row, average in zip(axes, averages):
+        for li, layer in enumerate(layers):
+            for ci, cutoff in enumerate(cutoffs):
+                rows = sorted((r for r in result.select(layer=layer, cutoff=cutoff)
+                               if r.get("average", "median") == average), key=lambda r: r["temperature"])
+                for ax, quantity in zip(row, ("D_f", "G_f", "R_f")):
+                    ax.plot([r["temperature"] for r in rows], [r[quantity] for r in rows],
+                            ("-", "--", ":", "-.")[ci % 4], marker=".", color=_COLOURS[li % len(_COLOURS)])
+        for ax, quantity in zip(row, ("D_f", "G_f", "R_f")):
+            ax.set_xscale("log")
+            ax.set_yscale("log")
+            ax.set_xlabel("temperature T")
+            ax.set_title(f"{quantity} ({average})")
+    handles = [Line2D([], [], color=_COLOURS[i % len(_COLOURS)], label=layer) for i, layer in enumerate(layers)]
+    handles += [Line2D([], [], color="black", linestyle=("-", "--", ":", "-.")[i % 4], label=f"c = {c:g}")
+                for i, c in enumerate(cutoffs)]
+    fig.legend(handles=handles, loc="outside right upper", fontsize=8, title="layer (colour) / cutoff (line)",
+               title_fontsize=8)
+    if label:
+        fig.suptitle(label)
+    return fig
+
+
+def plot_temperature_sweep(
+    result: StabilityResult, path: str | os.PathLike, layers: list[str] | None = None, label: str | None = None
+) -> Path:
+    """D_f, G_f and R_f against temperature T for every measured layer (a colour each), a line style per cutoff.
+
+    Args:
+        result: a sweep (several temperatures per cutoff).
+        path: PNG (or PDF, SVG) file to write.
+        layers: the layers to draw (default every measured one).
+        label: figure title, e.g. the checkpoint and epoch.
+    """
+    return _save(temperature_sweep_figure(result, layers, label), path)
+

@@ -1,6 +1,18 @@
-"""Lightning callbacks: ``StabilityCallback`` measures R_f per layer during training."""
+"""Lightning callbacks: ``StabilityCallback`` measures R_f per layer during training; run checkpoints."""
 
+from .progress import EpochLine, EpochSeeds, InterruptCheckpoint, last_checkpoint
 from .report import comparison_table, metric_dict, write_report
-from .stability import WHEN, StabilityCallback
+from .stability import MEASURE_DEFAULTS, WHEN, StabilityCallback
 
-__all__ = ["WHEN", "StabilityCallback", "comparison_table", "metric_dict", "write_report"]
+__all__ = [
+    "MEASURE_DEFAULTS",
+    "WHEN",
+    "EpochLine",
+    "EpochSeeds",
+    "InterruptCheckpoint",
+    "StabilityCallback",
+    "comparison_table",
+    "last_checkpoint",
+    "metric_dict",
+    "write_report",
+]

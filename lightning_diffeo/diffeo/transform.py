@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import math
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 from torch import nn
@@ -16,6 +18,41 @@ from .interpolation import remap, resample_grid
 from .scales import temperature_from_displacement, temperature_range
 
 __all__ = ["Diffeo", "DiffeoParams", "deform", "deform_with_coefficients"]
+
+
+def _is_mask(value: Any) -> bool:
+    return isinstance(value, torch.Tensor) and type(value).__name__ == "Mask"
+
+
+def _is_image(value: Any) -> bool:
+    if isinstance(value, torch.Tensor):
+        return type(value).__name__ in ("Image", "Video")
+    return type(value).__module__.startswith("PIL.")
+
+
+def _as_float_image(value: Any) -> torch.Tensor:
+    """A PIL image as a float ``[C, n, n]`` tensor in [0, 1]; tensors as they are."""
+    if isinstance(value, torch.Tensor):
+        return value
+    from torchvision.transforms.v2 import functional as F
+
+    return F.to_dtype(F.pil_to_tensor(value), torch.float32, scale=True)
+
+
+def _leaves(sample: Any) -> list[Any]:
+    if isinstance(sample, (tuple, list)):
+        return [leaf for item in sample for leaf in _leaves(item)]
+    if isinstance(sample, dict):
+        return [leaf for item in sample.values() for leaf in _leaves(item)]
+    return [sample]
+
+
+def _map(sample: Any, function: Callable[[Any], Any]) -> Any:
+    if isinstance(sample, (tuple, list)):
+        return type(sample)(_map(item, function) for item in sample)
+    if isinstance(sample, dict):
+        return {key: _map(item, function) for key, item in sample.items()}
+    return function(sample)
 
 
 def _batch_size(images: torch.Tensor) -> int:
@@ -225,8 +262,52 @@ class Diffeo(nn.Module):
         )
         return DiffeoParams(cutoffs, temperatures, coefficients, int(image_size))
 
-    def forward(self, images: torch.Tensor, params: DiffeoParams | None = None) -> torch.Tensor:
-        """Deform ``[..., C, n, n]`` images (one field per leading index), or replay ``params``."""
+    def forward(self, *inputs: Any, params: DiffeoParams | None = None) -> Any:
+        """Deform images, one field per leading index, or replay ``params``; torchvision v2's input convention.
+
+        ``inputs`` is one ``[..., C, n, n]`` tensor, or a sample as torchvision v2 transforms
+        take it: a PIL image (deformed and returned as a PIL image), an ``(image, label)``
+        tuple, a dict, or several arguments. The images in it (``tv_tensors.Image``/``Video``,
+        PIL images, else the first plain tensor) are deformed with the same fields;
+        ``tv_tensors.Mask`` entries follow the same fields with nearest interpolation; labels
+        and every other entry pass through unchanged. Bounding boxes and key points are
+        refused: a diffeomorphism does not map a box to a box.
+        """
+        if len(inputs) == 1 and isinstance(inputs[0], torch.Tensor) and not _is_mask(inputs[0]):
+            return self._deform_images(inputs[0], params)
+        sample = inputs if len(inputs) > 1 else inputs[0]
+        leaves = _leaves(sample)
+        images = [leaf for leaf in leaves if _is_image(leaf)]
+        if not images:  # v2: with no explicit image, the first plain tensor is the image
+            images = [next((leaf for leaf in leaves if type(leaf) is torch.Tensor), None)]
+            if images[0] is None:
+                raise TypeError(f"Diffeo found no image in a {type(sample).__name__} sample: give a tensor "
+                                "[..., C, n, n], a PIL image or a tv_tensors.Image")
+        for leaf in leaves:
+            if type(leaf).__name__ in ("BoundingBoxes", "KeyPoints"):
+                raise TypeError(f"Diffeo cannot deform {type(leaf).__name__}: a diffeomorphism does not map a box "
+                                "or a key point list to one of the same kind; drop them from the sample")
+        first = _as_float_image(images[0])
+        if params is None:  # the images themselves are checked when deformed
+            params = self.make_params(_batch_size(first), int(first.shape[-1]))
+        targets = {id(image) for image in images}
+        return _map(sample, lambda leaf: self._deform_leaf(leaf, params) if id(leaf) in targets or _is_mask(leaf)
+                    else leaf)
+
+    def _deform_leaf(self, leaf: Any, params: DiffeoParams) -> Any:
+        if _is_mask(leaf):
+            n = leaf.shape[-1]
+            masks = leaf.reshape(params.batch_size, -1, leaf.shape[-2], n).to(torch.float32)
+            out = deform_with_coefficients(masks, params.coefficients, "nearest").round()
+            return out.reshape(leaf.shape).to(leaf.dtype).as_subclass(type(leaf))
+        if isinstance(leaf, torch.Tensor):
+            return self._deform_images(leaf, params)
+        from torchvision.transforms.v2 import functional as F  # a PIL image
+
+        out = self._deform_images(_as_float_image(leaf), params)
+        return F.to_pil_image(out.clamp(0, 1))
+
+    def _deform_images(self, images: torch.Tensor, params: DiffeoParams | None) -> torch.Tensor:
         n = check_images("images", images)
         batch_size = _batch_size(images)
         if params is None:

@@ -21,8 +21,8 @@ class ImageClassifier(LightningModule):
 
     Logs ``train/loss``, ``train/acc`` (epoch averages), ``val/loss``, ``val/acc``,
     ``test/loss``, ``test/acc``. Hyper-parameters are saved, so
-    ``ImageClassifier.load_from_checkpoint(path)`` rebuilds a registry model with no
-    arguments. When ``arch`` is an ``nn.Module`` it is not stored in the hyper-parameters:
+    ``ImageClassifier.load_from_checkpoint(path, weights_only=True)`` rebuilds a registry
+    model with no arguments. When ``arch`` is an ``nn.Module`` it is not stored in the hyper-parameters:
     pass it again, ``ImageClassifier.load_from_checkpoint(path, arch=MyNet())``.
 
     Args:
@@ -148,16 +148,3 @@ class ImageClassifier(LightningModule):
         hparams = checkpoint.get("hyper_parameters")
         if isinstance(hparams, dict) and hparams.get("pretrained", False) is not False:
             hparams["pretrained"] = False
-        # What `lightning-diffeo probe` needs to rebuild the run: the module and its data.
-        entry: dict[str, Any] = {"module": f"{type(self).__module__}.{type(self).__qualname__}"}
-        datamodule = getattr(self._trainer, "datamodule", None) if self._trainer is not None else None
-        if datamodule is not None and hasattr(datamodule, "probe_set"):
-            entry["datamodule"] = {
-                "class_name": type(datamodule).__name__,
-                "init_args": {
-                    k: (str(v) if hasattr(v, "__fspath__") else v)
-                    for k, v in dict(datamodule.hparams).items()
-                    if not k.startswith("_")  # LightningCLI's private "_class_path", "_instantiator"
-                },
-            }
-        checkpoint["lightning_diffeo"] = entry

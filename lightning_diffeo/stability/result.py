@@ -11,7 +11,7 @@ from typing import Any
 
 from lightning_diffeo._atomic import atomic_write_text
 
-__all__ = ["StabilityResult", "json_safe"]
+__all__ = ["R_F_EXPLANATION", "StabilityResult", "json_safe", "stability_table"]
 
 QUANTITIES = ("D_f", "G_f", "R_f", "denominator", "numerator_diffeo", "numerator_noise")
 _FLOAT_KEYS = frozenset(QUANTITIES) | {"relative_depth", "cutoff", "temperature", "delta", "noise_norm"}
@@ -114,18 +114,57 @@ class StabilityResult:
         """Build a result from plain dicts (as given by :meth:`to_dicts`)."""
         return cls(records, metadata)
 
-    def to_json(self, path: str | os.PathLike) -> Path:
+    @property
+    def stages(self) -> list[str]:
+        """Distinct ``stage`` values of the records (``"init"``, ``"best"``, ``"epoch<k>"``), in order."""
+        return list(dict.fromkeys(r["stage"] for r in self.records if r.get("stage") is not None))
+
+    @classmethod
+    def combine(cls, results: Mapping[str, StabilityResult], metadata: Mapping[str, Any] | None = None) -> StabilityResult:
+        """One result holding several stages: every record gains ``stage`` (and ``epoch``, ``global_step``).
+
+        Args:
+            results: stage name -> result of that stage.
+            metadata: extra top-level metadata (e.g. the best epoch); each stage's own
+                metadata is kept under ``metadata["stages"][stage]``.
+        """
+        records = []
+        for stage, result in results.items():
+            extra = {key: result.metadata[key] for key in ("epoch", "global_step") if key in result.metadata}
+            records.extend({**record, "stage": stage, **extra} for record in result.records)
+        combined = dict(metadata or {})
+        combined["stages"] = {stage: dict(result.metadata) for stage, result in results.items()}
+        return cls(records, combined)
+
+    def by_stage(self) -> dict[str, StabilityResult]:
+        """The inverse of :meth:`combine`: stage -> result (``{}`` when no record has a stage)."""
+        saved = self.metadata.get("stages") or {}
+
+        def strip(record: dict[str, Any], metadata: Mapping[str, Any]) -> dict[str, Any]:
+            added = {"stage"} | {k for k in ("epoch", "global_step") if k in metadata and record.get(k) == metadata[k]}
+            return {k: v for k, v in record.items() if k not in added}
+
+        return {
+            stage: StabilityResult(
+                [strip(r, saved.get(stage, {})) for r in self.records if r.get("stage") == stage], saved.get(stage, {})
+            )
+            for stage in self.stages
+        }
+
+    def to_json(self, path: str | os.PathLike, overwrite: bool = True) -> Path:
         """Write ``{"metadata": ..., "records": [...]}`` as strict JSON, atomically.
 
-        NaN is written as null (read back as NaN). The file is written next to ``path`` and
-        moved into place with ``os.replace``, so a reader never sees a partial file.
+        Every ``stability.json`` the package writes (``StabilityCallback``, ``lightning-diffeo
+        probe``) has this layout and loads back with :meth:`from_json`. NaN is written as null
+        (read back as NaN). The file is written next to ``path`` and moved into place, so a
+        reader never sees a partial file; ``overwrite=False`` refuses to replace an existing one.
         """
         payload = json_safe({"metadata": self.metadata, "records": self.records})
-        return atomic_write_text(path, json.dumps(payload, indent=1, allow_nan=False))
+        return atomic_write_text(path, json.dumps(payload, indent=1, allow_nan=False), overwrite=overwrite)
 
     @classmethod
     def from_json(cls, path: str | os.PathLike) -> StabilityResult:
-        """Load a result written by :meth:`to_json`."""
+        """Load a ``stability.json`` written by :meth:`to_json`, the callback or ``probe``."""
         with open(path, encoding="utf-8") as stream:
             payload = json.load(stream)
         if not isinstance(payload, dict) or "records" not in payload:
@@ -185,6 +224,80 @@ class StabilityResult:
         if not isinstance(other, StabilityResult):
             return NotImplemented
         return json_safe(self.records) == json_safe(other.records) and json_safe(self.metadata) == json_safe(other.metadata)
+
+
+R_F_EXPLANATION = (
+    "R_f = D_f / G_f: a layer's sensitivity to smooth deformations relative to noise of the same norm; "
+    "below 1 it is more stable to diffeomorphisms than to noise."
+)
+
+
+def _size_label(record: Mapping[str, Any], by_temperature: bool) -> str:
+    return f"T={record['temperature']:.3g}" if by_temperature else f"delta={record['delta']:.3g} px"
+
+
+def _by_temperature(records: Sequence[Mapping[str, Any]]) -> bool:
+    """Label by delta when every cutoff was measured at the same typical displacements, else by T."""
+    per_cutoff: dict[Any, set[float]] = {}
+    for record in records:
+        per_cutoff.setdefault(record["cutoff"], set()).add(round(record["delta"], 6))
+    return len({frozenset(deltas) for deltas in per_cutoff.values()}) > 1
+
+
+def stability_table(results: Mapping[str, StabilityResult], quantity: str = "R_f") -> str:
+    """The init-vs-best table of fit and probe: one block per (average, size), layers x (cutoff, stage).
+
+    Headed with one line saying what R_f is. A block per average when both the median and
+    the mean were measured, a block per typical displacement (or temperature); a sweep with
+    many temperatures lists its records instead. A last line gives the fraction of sampled
+    fields that were diffeomorphisms (max Xi < 1) when some were not.
+
+    Args:
+        results: column label (stage, e.g. ``"init"``, ``"best"``, ``"epoch 12"``) -> result.
+        quantity: record key shown in the cells.
+    """
+    records = [r for result in results.values() for r in result.records if r.get("cutoff") is not None]
+    if not records:
+        return "(no records)"
+    stages = list(results)
+    layers = list(dict.fromkeys(r["layer"] for r in records))
+    cutoffs = sorted({r["cutoff"] for r in records})
+    averages = list(dict.fromkeys(r.get("average", "median") for r in records))
+    by_temperature = _by_temperature(records)
+    sizes = list(dict.fromkeys(_size_label(r, by_temperature) for r in records))
+    lines = [R_F_EXPLANATION] if quantity == "R_f" else []
+    if len(sizes) > 6:  # a temperature sweep: a long table, stage by stage
+        for stage, result in results.items():
+            lines += [f"{stage}:", result.table(quantity)]
+        return "\n".join(lines)
+    lookup = {
+        (stage, r.get("average", "median"), _size_label(r, by_temperature), r["layer"], r["cutoff"]): r.get(quantity)
+        for stage, result in results.items()
+        for r in result.records
+        if r.get("cutoff") is not None
+    }
+    width = max(len(layer) for layer in layers) + 2
+    column = max(8, max(len(s) for s in stages) + 2)
+    for average in averages:
+        for size in sizes:
+            header = " " * width + "".join(f"c={c:g}".rjust(column * len(stages)) for c in cutoffs)
+            sub = "layer".ljust(width) + "".join(s.rjust(column) for _ in cutoffs for s in stages)
+            lines += ["", f"{quantity} ({average}, {size})", header.rstrip(), sub, "-" * len(sub)]
+            for layer in layers:
+                cells = "".join(
+                    _cell(lookup.get((s, average, size, layer, c))).rjust(column) for c in cutoffs for s in stages
+                )
+                lines.append(layer.ljust(width) + cells)
+    fractions = [r["fraction_diffeomorphic"] for r in records if r.get("fraction_diffeomorphic") is not None]
+    if fractions and min(fractions) < 1:
+        lines += ["", f"fraction of sampled fields with max Xi < 1 (a diffeomorphism): lowest {min(fractions):.3g}"]
+    return "\n".join(lines)
+
+
+def _cell(value: Any) -> str:
+    if value is None:
+        return "-"
+    return "nan" if isinstance(value, float) and math.isnan(value) else f"{value:.3g}"
 
 
 _SUMMARY_KEYS: Sequence[str] = ("model", "n_images", "image_size", "average", "interpolation", "mode", "seed")

@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
-import json
 import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 
+from lightning_diffeo.stability import StabilityResult
+
+
+@pytest.mark.slow  # tests/cli/test_cli.py runs the CLI under DDP in the default suite
 def test_ddp_two_cpu_processes(tmp_path):
     script = Path(__file__).with_name("ddp_fit.py")
     out = subprocess.run([sys.executable, str(script), str(tmp_path)], capture_output=True, text=True, timeout=300,
                          cwd=Path(__file__).resolve().parents[2])
     assert out.returncode == 0, out.stderr[-3000:]
     assert "STAGES ['best', 'init']" in out.stdout
-    report = json.loads((tmp_path / "stability.json").read_text())
-    assert set(report["stages"]) == {"init", "best"}
+    (run,) = (tmp_path / "stability").iterdir()
+    assert set(StabilityResult.from_json(run / "stability.json").stages) == {"init", "best"}

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-import json
 import math
+import warnings
 
 import pytest
 import torch
@@ -13,7 +13,7 @@ from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
 from lightning_diffeo.callbacks import StabilityCallback, comparison_table, metric_dict
-from lightning_diffeo.stability import measure_stability
+from lightning_diffeo.stability import StabilityResult, measure_stability
 
 
 class ForeignNet(LightningModule):
@@ -65,7 +65,7 @@ def _trainer(tmp_path, callbacks, epochs=2, checkpointing=False):
 
 def _callback(**kwargs):
     defaults = dict(probe_images=_probe(), cutoffs=[3, 5], layers=["net.0", "output"], plot=False,
-                    monitor="val/score")
+                    monitor="val/score", average="median")
     return StabilityCallback(**{**defaults, **kwargs})
 
 
@@ -78,10 +78,14 @@ def test_foreign_model_gets_init_and_best(tmp_path):
     assert init.metadata["mode"] == "init" and callback.results["best"].metadata["mode"] == "eval"
     assert init.layers == ["net.0", "output"] and init.cutoffs == [3.0, 5.0]
     assert all(math.isfinite(r["R_f"]) for r in init.records)
-    saved = json.loads((tmp_path / "stability.json").read_text())
-    assert set(saved["stages"]) == {"init", "best"}
-    assert saved["stages"]["init"]["records"][0]["layer"] == "net.0"
-    assert "R_f" in comparison_table(callback.results) and "init" in comparison_table(callback.results)
+    # no logger: a new folder of its own under default_root_dir, never the working directory
+    assert callback.results_path == tmp_path / "stability" / "version_0" / "stability.json"
+    saved = StabilityResult.from_json(callback.results_path)
+    assert saved.stages == ["init", "best"]
+    assert saved.by_stage()["init"] == init
+    assert saved.select(stage="init")[0]["layer"] == "net.0"
+    table = comparison_table(callback.results)
+    assert "R_f (median" in table and table.splitlines()[0].startswith("R_f = D_f / G_f")
 
 
 def test_training_is_identical_with_and_without_the_callback(tmp_path):
@@ -148,7 +152,6 @@ def test_init_mode_uses_batch_statistics_and_leaves_bn_untouched(tmp_path):
     model = ForeignNet()
     before = {k: v.clone() for k, v in model.state_dict().items()}
     callback = _callback(when=["init"])
-    callback._images, callback._normalize = _probe(), None
     result = callback.measure(model, "init")
     for key, value in model.state_dict().items():
         assert torch.equal(value, before[key]), key
@@ -156,23 +159,31 @@ def test_init_mode_uses_batch_statistics_and_leaves_bn_untouched(tmp_path):
     assert result.get(layer="output", cutoff=3, quantity="D_f") != eval_result.get(layer="output", cutoff=3, quantity="D_f")
 
 
-def test_bad_options_raise():
-    with pytest.raises(ValueError, match="when"):
-        StabilityCallback(when=["start"])
-    with pytest.raises(ValueError, match="average"):
-        StabilityCallback(average="mode")
-    with pytest.raises(ValueError, match="every_n_epochs"):
-        StabilityCallback(every_n_epochs=0)
-    with pytest.raises(ValueError, match="cutoffs"):
-        StabilityCallback(cutoffs=[])
-    with pytest.raises(ValueError, match="probe_images"):
-        StabilityCallback(probe_images=torch.rand(3, 8, 8))
+@pytest.mark.parametrize(
+    "kwargs, error, match",
+    [
+        ({"when": ["start"]}, ValueError, r"when must be one of 'init', 'best', got 'start'"),
+        ({"when": "init"}, TypeError, "when must be a list of stages"),
+        ({"average": "mode"}, ValueError, "average must be one of 'median', 'mean', got 'mode'"),
+        ({"every_n_epochs": 0}, ValueError, "every_n_epochs must be an integer >= 1, got 0"),
+        ({"every_n_epochs": True}, TypeError, "every_n_epochs must be an integer >= 1, got True"),
+        ({"cutoffs": []}, ValueError, "cutoffs must be a number or a non-empty list of finite positive numbers"),
+        ({"cutoffs": [1.0]}, ValueError, "cutoff must be > 1"),
+        ({"deltas": [-1.0]}, ValueError, "deltas must be a number or a non-empty list of finite positive numbers"),
+        ({"interpolation": "cubic"}, ValueError, "interpolation must be one of 'bilinear'"),
+        ({"probe_size": 1}, ValueError, "probe_size must be an integer >= 2, got 1"),
+        ({"probe_images": torch.rand(3, 8, 8)}, ValueError, r"probe_images must be a tensor \[N, C, n, n\]"),
+    ],
+)
+def test_bad_options_raise_before_any_work(kwargs, error, match):
+    with pytest.raises(error, match=match):
+        StabilityCallback(**kwargs)
 
 
 def test_missing_probe_images_and_unknown_layer_are_clear(tmp_path):
-    with pytest.raises(ValueError, match="probe_images"):
+    with pytest.raises(ValueError, match="StabilityCallback needs probe images"):
         _trainer(tmp_path, [StabilityCallback(plot=False)]).fit(ForeignNet(), _data(), _data(1))
-    with pytest.raises(ValueError, match="net.9"):
+    with pytest.raises(ValueError, match=r"unknown layer name\(s\) \['net.9'\]"):
         _trainer(tmp_path, [_callback(layers=["net.9"])]).fit(ForeignNet(), _data(), _data(1))
 
 
@@ -213,3 +224,93 @@ def test_low_precision_trainer(tmp_path):
                       enable_model_summary=False, limit_train_batches=1, limit_val_batches=1)
     trainer.fit(ForeignNet(batch_norm=False), _data(), _data(1))
     assert all(math.isfinite(r["R_f"]) for r in callback.results["init"].records)
+
+
+def test_every_n_epochs_measures_the_weights_of_that_epoch(tmp_path):
+    snapshots = {}
+
+    class Snapshot(Callback):
+        def on_train_epoch_end(self, trainer, pl_module):
+            snapshots[trainer.current_epoch + 1] = {k: v.clone() for k, v in pl_module.state_dict().items()}
+
+    seed_everything(0)
+    callback = _callback(when=[], every_n_epochs=2, dirpath=tmp_path / "out")
+    _trainer(tmp_path, [Snapshot(), callback], epochs=4).fit(ForeignNet(), _data(), _data(1))
+    assert sorted(callback.results) == ["epoch2", "epoch4"]
+    for stage, epoch in (("epoch2", 2), ("epoch4", 4)):
+        reference = ForeignNet()
+        reference.load_state_dict(snapshots[epoch])
+        expected = measure_stability(reference, _probe(), cutoffs=[3, 5], layers=["net.0", "output"],
+                                     average="median", generator=torch.Generator().manual_seed(0), progress=False)
+        got = callback.results[stage]
+        assert got.metadata["mode"] == "eval" and got.metadata["epoch"] == epoch - 1
+        assert [r["R_f"] for r in got.records] == pytest.approx([r["R_f"] for r in expected.records], rel=1e-6)
+    saved = StabilityResult.from_json(tmp_path / "out" / "stability.json")
+    assert saved.stages == ["epoch2", "epoch4"] and saved.by_stage()["epoch4"] == callback.results["epoch4"]
+
+
+def test_temperatures_and_gaussian_interpolation(tmp_path):
+    seed_everything(0)
+    callback = _callback(when=["init"], temperatures=[1e-3, 4e-3], interpolation="gaussian", cutoffs=[3])
+    _trainer(tmp_path, [callback], epochs=1).fit(ForeignNet(), _data(), _data(1))
+    init = callback.results["init"]
+    assert sorted({r["temperature"] for r in init.records}) == [1e-3, 4e-3]
+    assert {r["interpolation"] for r in init.records} == {"gaussian"} and init.metadata["sizes"] == "temperatures"
+    expected = measure_stability(ForeignNet().eval(), _probe(), cutoffs=[3], temperatures=[1e-3, 4e-3],
+                                 interpolation="gaussian", layers=["net.0", "output"], mode="init", average="median",
+                                 generator=torch.Generator().manual_seed(0), progress=False)
+    assert len(init) == len(expected) == 4
+    names = metric_dict(init, "init")
+    assert "stability/init/R_f/output/c3/T0.001" in names and "stability/init/R_f/output/c3/T0.004" in names
+
+
+def test_missing_monitor_is_warned_at_the_first_validation_naming_the_logged_metrics(tmp_path):
+    seen_at_epoch_1 = []
+
+    class Watch(Callback):
+        def on_train_epoch_start(self, trainer, pl_module):
+            if trainer.current_epoch == 1:
+                seen_at_epoch_1.extend(str(w.message) for w in caught)
+
+    seed_everything(0)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        callback = _callback(when=["best"], monitor="val/accuracy")
+        _trainer(tmp_path, [Watch(), callback], epochs=3).fit(ForeignNet(), _data(), _data(1))
+    notes = [m for m in seen_at_epoch_1 if "not among the logged metrics" in m]
+    assert len(notes) == 1 and "'val/accuracy'" in notes[0] and "(val/score)" in notes[0]
+    assert sum("not among the logged metrics" in str(w.message) for w in caught) == 1  # warned once
+    assert "best" not in callback.results
+
+
+def test_results_never_replace_another_runs_file(tmp_path):
+    (tmp_path / "stability.json").write_text("another run")
+    seed_everything(0)
+    with pytest.raises(FileExistsError, match="exists and holds another run's results"):
+        _trainer(tmp_path, [_callback(when=["init"], dirpath=tmp_path)], epochs=1).fit(ForeignNet(), _data(), _data(1))
+    assert (tmp_path / "stability.json").read_text() == "another run"
+
+
+def test_fast_dev_run_writes_no_file(tmp_path, capsys):
+    seed_everything(0)
+    callback = _callback(plot=True)
+    trainer = Trainer(fast_dev_run=True, accelerator="cpu", default_root_dir=tmp_path, callbacks=[callback],
+                      enable_progress_bar=False, enable_model_summary=False)
+    trainer.fit(ForeignNet(), _data(), _data(1))
+    assert set(callback.results) == {"init", "best"} and callback.results_path is None
+    assert list(tmp_path.iterdir()) == []
+    assert "R_f (median, delta=1 px)" in capsys.readouterr().out
+
+
+def test_last_checkpoint_holds_the_measurement_of_its_epoch(tmp_path):
+    seed_everything(0)
+    callback = _callback(when=["init"], every_n_epochs=1, dirpath=tmp_path / "out")
+    last = ModelCheckpoint(dirpath=tmp_path / "ckpt", filename="last", monitor=None, save_top_k=1)
+    _trainer(tmp_path, [callback, last], epochs=2, checkpointing=True).fit(ForeignNet(), _data(), _data(1))
+    saved = torch.load(tmp_path / "ckpt" / "last.ckpt", weights_only=True)["callbacks"]
+    (state,) = [value for key, value in saved.items() if key.startswith("StabilityCallback")]
+    assert sorted(state["results"]) == ["epoch1", "epoch2", "init"]
+    resumed = _callback(when=["init"], every_n_epochs=1, dirpath=tmp_path / "resumed")
+    _trainer(tmp_path, [resumed], epochs=3).fit(ForeignNet(), _data(), _data(1), ckpt_path=tmp_path / "ckpt" / "last.ckpt")
+    assert sorted(resumed.results) == ["epoch1", "epoch2", "epoch3", "init"]
+    assert resumed.results["epoch2"] == callback.results["epoch2"]

@@ -9,6 +9,7 @@ import torch
 
 from lightning_diffeo.diffeo import (
     Diffeo,
+    deform_with_coefficients,
     deform,
     displacement_from_coefficients,
     remap,
@@ -206,3 +207,33 @@ def sample_coefficients_for_test(count=4):
     from lightning_diffeo.diffeo import sample_coefficients
 
     return sample_coefficients(count, 0.01, 5, generator=torch.Generator().manual_seed(2), dtype=torch.float64)
+
+
+def test_v2_samples_deform_images_and_masks_alike_and_pass_labels_through():
+    tv_tensors = pytest.importorskip("torchvision.tv_tensors")
+    image = tv_tensors.Image(torch.rand(3, 16, 16, generator=torch.Generator().manual_seed(1)))
+    # the mask repeats the image's first channel quantised: the same field must move both alike
+    mask = tv_tensors.Mask((image[0] > 0.5).to(torch.uint8))
+    transform = Diffeo(cutoff=3, delta=2.0, generator=torch.Generator().manual_seed(0))
+    out_image, out_label = transform((image, 7))
+    assert isinstance(out_image, tv_tensors.Image) and out_label == 7
+    replay = transform({"image": image, "mask": mask, "label": torch.tensor(7)}, params=transform.last_params)
+    assert torch.equal(replay["image"], out_image) and torch.equal(replay["label"], torch.tensor(7))
+    assert isinstance(replay["mask"], tv_tensors.Mask) and replay["mask"].dtype == torch.uint8
+    expected = deform_with_coefficients((image[0] > 0.5).float()[None, None], transform.last_params.coefficients,
+                                        "nearest")[0, 0]
+    assert torch.equal(replay["mask"], expected.round().to(torch.uint8))
+    assert not torch.equal(replay["mask"], mask)  # delta = 2 px moves some mask pixels
+
+
+def test_v2_pil_image_comes_back_as_a_pil_image_and_boxes_are_refused():
+    pil = pytest.importorskip("PIL.Image")
+    tv_tensors = pytest.importorskip("torchvision.tv_tensors")
+    picture = pil.fromarray((torch.rand(16, 16, 3, generator=torch.Generator().manual_seed(2)) * 255).byte().numpy())
+    out, label = Diffeo(cutoff=3, delta=1.0, generator=torch.Generator().manual_seed(0))(picture, 3)
+    assert isinstance(out, pil.Image) and out.size == (16, 16) and label == 3
+    boxes = tv_tensors.BoundingBoxes(torch.tensor([[1, 1, 5, 5]]), format="XYXY", canvas_size=(16, 16))
+    with pytest.raises(TypeError, match="cannot deform BoundingBoxes"):
+        Diffeo(cutoff=3, delta=1.0)(tv_tensors.Image(torch.rand(3, 16, 16)), boxes)
+    with pytest.raises(TypeError, match="found no image"):
+        Diffeo(cutoff=3, delta=1.0)({"label": 3})

@@ -1,56 +1,80 @@
-"""Figures: one curve per (stage, cutoff) against depth; D_f, G_f, R_f against T for sweeps."""
+"""Figures: init dashed and best solid against layer depth, every layer against T for sweeps, no global state."""
 
 from __future__ import annotations
 
-import pytest
+import subprocess
+import sys
+from pathlib import Path
 
 from lightning_diffeo import plotting
 from lightning_diffeo.stability import StabilityResult
 
+LAYERS = ((0.0, "model.stage1"), (0.5, "model.fc1"), (1.0, "output"))
 
-def _result(mode: str, temperatures_by_cutoff: dict[float, list[float]]) -> StabilityResult:
+
+def _result(mode: str, temperatures_by_cutoff: dict[float, list[float]], averages=("median",)) -> StabilityResult:
     records = []
-    for cutoff, temperatures in temperatures_by_cutoff.items():
-        for temperature in temperatures:
-            for depth, layer in ((0.0, "a"), (0.5, "b"), (1.0, "output")):
-                records.append({"layer": layer, "relative_depth": depth, "cutoff": cutoff, "temperature": temperature,
-                                "delta": 1.0, "D_f": 0.5, "G_f": 0.25, "R_f": 2.0 + depth + cutoff})
+    for average in averages:
+        for cutoff, temperatures in temperatures_by_cutoff.items():
+            for temperature in temperatures:
+                for depth, layer in LAYERS:
+                    records.append({"layer": layer, "relative_depth": depth, "cutoff": cutoff,
+                                    "temperature": temperature, "delta": 1.0, "D_f": 0.5, "G_f": 0.25,
+                                    "R_f": 2.0 + depth + cutoff + (average == "mean"), "average": average})
     return StabilityResult(records, {"mode": mode})
 
 
-@pytest.fixture
-def captured(monkeypatch):
-    figures = []
-
-    def keep(fig, path):
-        figures.append(fig)
-        return path
-
-    monkeypatch.setattr(plotting, "_save", keep)
-    return figures
+def _curves(ax):
+    return [line for line in ax.get_lines() if not line.get_label().startswith("_")]
 
 
-def test_depth_profile_draws_every_stage_and_cutoff(captured, tmp_path):
+def test_depth_profile_draws_every_stage_and_cutoff_with_distinct_styles():
     # With deltas, each cutoff has its own temperature T(delta, c): all must be drawn.
-    results = {"init": _result("init", {3.0: [1e-3], 5.0: [5e-4], 15.0: [2e-4]}),
-               "best": _result("eval", {3.0: [1e-3], 5.0: [5e-4], 15.0: [2e-4]})}
-    plotting.plot_depth_profile(results, tmp_path / "x.png")
-    lines = [line for line in captured[0].axes[0].get_lines() if not line.get_label().startswith("_")]
-    assert sorted(line.get_label() for line in lines) == sorted(
+    sizes = {3.0: [1e-3], 5.0: [5e-4], 15.0: [2e-4]}
+    fig = plotting.depth_profile_figure({"init": _result("init", sizes), "best": _result("eval", sizes)})
+    ax = fig.axes[0]
+    curves = _curves(ax)
+    assert sorted(line.get_label() for line in curves) == sorted(
         f"{stage}, c={c}" for stage in ("init", "best") for c in ("3", "5", "15"))
-    assert all(list(line.get_xdata()) == [0.0, 0.5, 1.0] for line in lines)
-    assert captured[0].axes[0].get_title() == "R_f per layer (delta = 1 px)"
+    assert {line.get_linestyle() for line in curves if line.get_label().startswith("init")} == {"--"}
+    assert {line.get_linestyle() for line in curves if line.get_label().startswith("best")} == {"-"}
+    assert all(list(line.get_xdata()) == [0.0, 0.5, 1.0] for line in curves)
+    assert [tick.get_text() for tick in ax.get_xticklabels()] == [layer for _, layer in LAYERS]
+    legend = [text.get_text() for text in ax.get_legend().get_texts()]
+    assert legend == ["init", "best", "c = 3", "c = 5", "c = 15"]
+    assert fig.get_suptitle() == "R_f per layer (delta = 1 px)"
+    assert fig.get_figwidth() * plotting.DPI >= 1000
 
 
-def test_temperature_sweep_has_one_curve_per_cutoff_per_quantity(captured, tmp_path):
+def test_depth_profile_has_a_panel_per_average_and_names_the_probe_epoch():
+    fig = plotting.depth_profile_figure({"last (epoch 19)": _result("eval", {3.0: [1e-3]}, ("median", "mean"))})
+    assert [ax.get_title() for ax in fig.axes] == ["R_f, median over images", "R_f, mean over images"]
+    median, mean = (_curves(ax)[0] for ax in fig.axes)
+    assert list(mean.get_ydata()) == [y + 1 for y in median.get_ydata()]
+    assert "last (epoch 19)" in [text.get_text() for text in fig.axes[-1].get_legend().get_texts()]
+
+
+def test_temperature_sweep_draws_every_layer_and_cutoff():
     result = _result("eval", {3.0: [1e-4, 1e-3, 1e-2], 5.0: [1e-4, 1e-3]})
-    plotting.plot_temperature_sweep(result, tmp_path / "sweep.png")
-    axes = captured[0].axes
-    assert [ax.get_title() for ax in axes] == ["D_f (output)", "G_f (output)", "R_f (output)"]
-    assert [len(line.get_xdata()) for line in axes[2].get_lines()] == [3, 2]
+    fig = plotting.temperature_sweep_figure(result, label="last (epoch 3)")
+    assert [ax.get_title() for ax in fig.axes] == ["D_f (median)", "G_f (median)", "R_f (median)"]
+    assert sorted(len(line.get_xdata()) for line in fig.axes[2].get_lines()) == [2, 2, 2, 3, 3, 3]
+    legend = [text.get_text() for text in fig.legends[0].get_texts()]
+    assert legend == [layer for _, layer in LAYERS] + ["c = 3", "c = 5"]
+    assert fig.get_suptitle() == "last (epoch 3)"
 
 
-def test_real_files_are_written(tmp_path):
-    results = {"init": _result("init", {3.0: [1e-3]})}
-    path = plotting.plot_depth_profile(results, tmp_path / "depth.png")
-    assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+def test_real_files_are_written_without_touching_pyplot_or_the_backend(tmp_path):
+    code = (
+        "import sys, matplotlib; matplotlib.use('svg'); from lightning_diffeo import plotting;"
+        "from tests.plotting.test_plotting import _result;"
+        f"path = plotting.plot_depth_profile({{'init': _result('init', {{3.0: [1e-3]}})}}, r'{tmp_path}/depth.png');"
+        "print(matplotlib.get_backend(), 'matplotlib.pyplot' in sys.modules)"
+    )
+    root = Path(__file__).resolve().parents[2]
+    out = subprocess.run([sys.executable, "-c", code], cwd=root, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split() == ["svg", "False"]
+    png = (tmp_path / "depth.png").read_bytes()
+    assert png[:8] == b"\x89PNG\r\n\x1a\n"
+    assert int.from_bytes(png[16:20], "big") >= 1000  # IHDR width in pixels
