@@ -227,6 +227,11 @@ def main(argv: Sequence[str] | None = None) -> None:
     if words and words[0] == "probe":
         probe_main(words[1:])
         return
+    if words and words[0] in ("sweep", "collect"):
+        from lightning_diffeo.studies.commands import collect_main, sweep_main
+
+        (sweep_main if words[0] == "sweep" else collect_main)(words[1:])
+        return
     try:
         build_cli(None if argv is None else words)
     except (ValueError, FileNotFoundError) as error:
