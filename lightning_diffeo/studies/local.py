@@ -39,6 +39,8 @@ def _describe(run_dir: Path, code: int, seconds: float) -> str:
         error = record.get("test_error")
         detail = f"test error {error:.4f}, " if isinstance(error, float) else ""
         return f"done    {run_dir.name} ({detail}{seconds:.1f} s)"
+    if record.get("status") == "running" and code < 0:
+        return f"interrupted {run_dir.name}: its worker was killed (signal {-code}); run the sweep again to resume it"
     reason = record.get("error") or f"the worker exited with status {code} (see {run_dir / LOG_FILE})"
     return f"failed  {run_dir.name}: {reason}"
 
@@ -49,9 +51,10 @@ def run_local(run_dirs: list[Path], workers: int, echo: Callable[[str], None] = 
     A failing run is recorded as failed (in its ``run.json``) and does not stop the others.
 
     Returns:
-        How many runs ended ``done``, ``failed`` and ``skipped`` (claimed by another process).
+        How many runs ended ``done``, ``failed``, ``interrupted`` (worker killed) and ``skipped``
+        (claimed by another process).
     """
-    counts = {"done": 0, "failed": 0, "skipped": 0}
+    counts = {"done": 0, "failed": 0, "skipped": 0, "interrupted": 0}
     total = len(run_dirs)
     with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
         futures = [pool.submit(_run_one, Path(run_dir)) for run_dir in run_dirs]
