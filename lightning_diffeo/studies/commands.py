@@ -74,7 +74,7 @@ def sweep_main(argv: Sequence[str]) -> None:
                 dry_run=options.dry_run, wait=options.wait, retry_failed=options.retry_failed,
             )
             outcome = result.get("result") or {}
-            if isinstance(outcome, dict) and outcome.get("failed"):
+            if isinstance(outcome, dict) and any(outcome.get(k) for k in ("failed", "interrupted", "unfinished")):
                 sys.exit(1)
         else:
             print("\n".join(status_lines(args.status.target)))

@@ -4,7 +4,8 @@ A run folder holds ``config.yaml`` (the resolved fit config), ``overrides.json``
 choice), and, once run, ``checkpoints/`` (``last.ckpt`` and the best checkpoint),
 ``metrics.csv``, ``stability.json`` and ``run.json``, the summary, written atomically:
 
-- ``status``: ``"running"``, ``"done"`` or ``"failed"`` (``error`` then says why);
+- ``status``: ``"running"``, ``"done"``, ``"failed"`` (``error`` then says why) or
+  ``"interrupted"`` (cancelled or preempted: resumed by the next invocation);
 - ``best_epoch`` (0-based, as Lightning counts), ``best_val_acc``, ``test_acc``,
   ``test_error`` (= 1 - test_acc) and ``test_loss`` at the best-validation checkpoint;
 - ``epochs`` (completed), ``wall_time_s`` (all attempts), ``attempts``, ``n_params``,
@@ -140,7 +141,9 @@ def execute_run(run_dir: str | os.PathLike) -> dict[str, Any]:
         try:
             _fit_and_test(run_dir, record, timings)
         except BaseException as error:
-            record.update(status="failed", error=f"{type(error).__name__}: {str(error).strip().splitlines()[0] if str(error).strip() else ''}".rstrip(": "))
+            # A cancel or preemption (SIGTERM, which Lightning turns into SIGTERMException) is no failure.
+            interrupted = isinstance(error, KeyboardInterrupt) or type(error).__name__ == "SIGTERMException"
+            record.update(status="interrupted" if interrupted else "failed", error=f"{type(error).__name__}: {str(error).strip().splitlines()[0] if str(error).strip() else ''}".rstrip(": "))
             record["wall_time_s"] = prior_wall + time.perf_counter() - start
             record["timings"] = timings
             write_run(run_dir, record)
