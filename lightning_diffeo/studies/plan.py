@@ -7,6 +7,7 @@ config, a default or an override, and the ids change, so stale results are never
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import json
 import re
@@ -135,7 +136,9 @@ def resolve_config(base: dict[str, Any], overrides: dict[str, Any], seed: int | 
     """
     parser = fit_parser()
     base_args = ["--config", json.dumps(base)]
-    args = base_args + [_option(key, value) for key, value in overrides.items()]
+    # A whole section (e.g. ``data: mnist``, a class switch) first, so its options apply to the new class.
+    ordered = sorted(overrides.items(), key=lambda item: "." in item[0])
+    args = base_args + [_option(key, value) for key, value in ordered]
     if seed is not None:
         args += [f"--seed_everything={seed}", f"--data.seed={seed}"]
     try:
@@ -162,6 +165,18 @@ def _culprit(parser, base_args: list[str], overrides: dict[str, Any], error: Bas
     return f"grid keys {sorted(overrides)}: {_reason(error)}"
 
 
+def _with_seed(config: dict[str, Any], seed: int) -> dict[str, Any]:
+    """A copy of a resolved config with ``seed_everything`` and the datamodule's ``seed`` set."""
+    config = copy.deepcopy(config)
+    config["seed_everything"] = seed
+    data = config.get("data")
+    if isinstance(data, dict) and isinstance(data.get("init_args"), dict):
+        data["init_args"]["seed"] = seed
+    else:
+        raise SpecError("base config: the data section must name a datamodule (data.class_path) to seed its subset")
+    return config
+
+
 def _hash(config: dict[str, Any]) -> str:
     hashed = json.loads(json.dumps(config, default=str))
     trainer = hashed.get("trainer", {})
@@ -180,7 +195,7 @@ def _slug_value(value: Any) -> str:
         text = f"{value:g}"
     else:
         text = json.dumps(value, sort_keys=True)
-    return re.sub(r"[^A-Za-z0-9.+-]+", "", text)[:24] or "x"
+    return re.sub(r"[^A-Za-z0-9_.+-]+", "", text)[:24] or "x"
 
 
 def run_slug(overrides: dict[str, Any], seed: int) -> str:
@@ -191,7 +206,7 @@ def run_slug(overrides: dict[str, Any], seed: int) -> str:
         value_text = _slug_value(value)
         parts.append(value_text if name in ("arch", "data", "class_path") else f"{name}{value_text}")
     parts.append(f"seed{seed}")
-    return "-".join(parts)[:100]
+    return "-".join(parts)[:140]
 
 
 def plan_runs(spec: SweepSpec, output: str | Path | None = None) -> list[RunPlan]:
@@ -206,8 +221,12 @@ def plan_runs(spec: SweepSpec, output: str | Path | None = None) -> list[RunPlan
     """
     root = Path(output or spec.output).resolve()
     plans: list[RunPlan] = []
+    resolved: dict[str, dict[str, Any]] = {}
     for overrides, seed in spec.iter_overrides():
-        config = resolve_config(spec.base, {**spec.fixed, **overrides}, seed)
+        key = json.dumps(overrides, sort_keys=True, default=str)
+        if key not in resolved:  # seeds change two values only: parse each combination once
+            resolved[key] = resolve_config(spec.base, {**spec.fixed, **overrides}, None)
+        config = _with_seed(resolved[key], seed)
         run_id = f"{run_slug(overrides, seed)}-{_hash(config)}"
         run_dir = root / run_id
         config.setdefault("trainer", {})
