@@ -82,8 +82,8 @@ def _fit_and_test(run_dir: Path, record: dict[str, Any], timings: dict[str, floa
     start = time.perf_counter()
     trainer.fit(model, datamodule=datamodule, ckpt_path=str(last) if last else None)
     timings["fit_s"] = time.perf_counter() - start
-    if getattr(trainer, "interrupted", False):
-        raise RuntimeError("training was interrupted")
+    if getattr(trainer, "interrupted", False):  # Lightning swallows Ctrl-C: the run is interrupted, not done
+        raise KeyboardInterrupt("training was interrupted")
 
     checkpoint = trainer.checkpoint_callback
     best = getattr(checkpoint, "best_model_path", "") or ""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
@@ -68,6 +69,8 @@ def run_sweep(
         raise SpecError(f"--executor must be local or slurm, got {name!r}")
     if workers is not None and (isinstance(workers, bool) or not isinstance(workers, int) or workers < 1):
         raise SpecError(f"--workers must be a positive integer, got {workers!r}")
+    if name == "slurm" and not dry_run and shutil.which("sbatch") is None:
+        raise SpecError("--executor slurm: sbatch is not on the PATH (no SLURM client on this machine)")
     plans = plan_runs(spec)
     ids = [plan.run_id for plan in plans]
     if len(set(ids)) != len(ids):

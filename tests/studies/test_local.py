@@ -105,6 +105,19 @@ def test_cli_errors_are_one_line_before_any_work(tmp_path, capsys, tiny_base):
         err = capsys.readouterr().err
         assert err.startswith("lightning-diffeo: error: ") and message in err and err.count("\n") == 1
     assert not (tmp_path / "out").exists()
+
+
+def test_slurm_without_sbatch_is_one_line_before_any_work(tmp_path, capsys, tiny_base, monkeypatch):
+    spec = tmp_path / "spec.yaml"
+    spec.write_text(json.dumps({"base": tiny_base, "output": str(tmp_path / "out")}))
+    monkeypatch.setenv("PATH", str(tmp_path))
+    with pytest.raises(SystemExit) as exited:
+        sweep_main(["run", str(spec), "--executor", "slurm"])
+    assert exited.value.code == 2
+    assert capsys.readouterr().err == (
+        "lightning-diffeo: error: --executor slurm: sbatch is not on the PATH (no SLURM client on this machine)\n"
+    )
+    assert not (tmp_path / "out").exists()
     with pytest.raises(SystemExit) as exited:
         collect_main([str(tmp_path), "-o", str(tmp_path / "t.xlsx")])
     assert exited.value.code == 2 and "no run folders" in capsys.readouterr().err

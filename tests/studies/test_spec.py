@@ -127,3 +127,12 @@ def test_every_shipped_spec_resolves(path, tmp_path, capsys):
     assert result["runs"] == len(load_spec(path)) > 0
     assert capsys.readouterr().out.count(" pending ") == result["runs"]
     assert not any(tmp_path.iterdir())  # a dry run writes nothing
+
+
+def test_importing_studies_leaves_torch_and_lightning_out():
+    import subprocess
+    import sys
+
+    code = "import sys, lightning_diffeo.studies; print(sorted({'torch', 'lightning'} & set(sys.modules)))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"
