@@ -146,8 +146,9 @@ def resolve_config(base: dict[str, Any], overrides: dict[str, Any], seed: int | 
     except (Exception, SystemExit) as error:  # jsonargparse raises ArgumentError; some paths exit
         raise SpecError(_culprit(parser, base_args, overrides, error)) from None
     resolved = yaml.safe_load(parser.dump(namespace, skip_validation=True))
-    for key in overrides:
-        _check_key_exists(parser, key, resolved)
+    for key, value in overrides.items():
+        if value is not None:  # None values are left out of the dump
+            _check_key_exists(parser, key, resolved)
     return resolved
 
 

@@ -136,3 +136,9 @@ def test_importing_studies_leaves_torch_and_lightning_out():
     code = "import sys, lightning_diffeo.studies; print(sorted({'torch', 'lightning'} & set(sys.modules)))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
+
+
+def test_a_null_value_means_the_option_default(tiny_base, tmp_path):
+    plans = plan_runs(_spec(tiny_base, grid={"data.train_size": [None, 64]}, output=str(tmp_path)))
+    assert [p.config["data"]["init_args"].get("train_size") for p in plans] == [None, 64]
+    assert plans[0].run_id.startswith("train_sizenull-seed0-")
