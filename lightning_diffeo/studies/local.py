@@ -16,6 +16,7 @@ import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from pathlib import Path
+from typing import Literal
 
 from .execute import LAUNCH_ENV, read_run
 
@@ -30,7 +31,9 @@ _CLAIMED_ELSEWHERE = 3
 _PRELOAD = ["lightning_diffeo.studies.execute", "lightning_diffeo.cli", "lightning_diffeo.callbacks"]
 
 
-def _context() -> multiprocessing.context.BaseContext:
+def _context(start_method: Literal["forkserver", "spawn"] | None = None) -> multiprocessing.context.BaseContext:
+    if start_method == "spawn":
+        return multiprocessing.get_context("spawn")
     if "forkserver" in multiprocessing.get_all_start_methods():
         context = multiprocessing.get_context("forkserver")
         context.set_forkserver_preload(_PRELOAD)
@@ -76,10 +79,15 @@ def _describe(run_dir: Path, code: int, seconds: float) -> str:
     return f"failed  {run_dir.name}: {reason}"
 
 
-def run_local(run_dirs: list[Path], workers: int, echo: Callable[[str], None] = print) -> dict[str, int]:
+def run_local(
+    run_dirs: list[Path], workers: int, echo: Callable[[str], None] = print,
+    start_method: Literal["forkserver", "spawn"] | None = None,
+) -> dict[str, int]:
     """Run every folder of ``run_dirs``, ``workers`` at a time, each in its own process.
 
     A failing run is recorded as failed (in its ``run.json``) and does not stop the others.
+    ``start_method="spawn"`` starts a fresh interpreter per run instead of forking from the
+    fork server (the default where there is one).
 
     Returns:
         How many runs ended ``done``, ``failed``, ``interrupted`` (worker killed) and ``skipped``
@@ -87,7 +95,7 @@ def run_local(run_dirs: list[Path], workers: int, echo: Callable[[str], None] = 
     """
     counts = {"done": 0, "failed": 0, "skipped": 0, "interrupted": 0}
     total = len(run_dirs)
-    context = _context()
+    context = _context(start_method)
     with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
         futures = [pool.submit(_run_one, context, Path(run_dir)) for run_dir in run_dirs]
         for finished, future in enumerate(as_completed(futures), start=1):
