@@ -47,22 +47,30 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
-def _stop(pid_file: Path) -> None:
-    try:
-        pid = int(pid_file.read_text().strip())
-    except (OSError, ValueError):
-        return
-    try:
-        os.kill(pid, signal.SIGTERM)
-    except ProcessLookupError:
-        return
-    for _ in range(50):
+def _stop(pid_files: list[Path]) -> None:
+    """SIGTERM every daemon, wait up to 5 s for all of them, then SIGKILL what is left."""
+    pids = []
+    for pid_file in pid_files:
         try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
-            return
-        time.sleep(0.1)
-    os.kill(pid, signal.SIGKILL)
+            pid = int(pid_file.read_text().strip())
+            os.kill(pid, signal.SIGTERM)
+            pids.append(pid)
+        except (OSError, ValueError):
+            continue
+    deadline = time.time() + 5
+    while pids and time.time() < deadline:
+        pids = [pid for pid in pids if _alive(pid)]
+        time.sleep(0.05)
+    for pid in pids:
+        os.kill(pid, signal.SIGKILL)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
 
 
 def _slurm_conf(root: Path, host: str) -> str:
@@ -143,8 +151,7 @@ def slurm_cluster(tmp_path_factory):
         _skip_or_fail(f"could not start the test SLURM cluster: {error.cmd[0]}: {error.stderr!r}")
     finally:
         subprocess.run(["scancel", "--user=root"], capture_output=True, timeout=30)
-        for pid_file in pid_files:
-            _stop(pid_file)
+        _stop(pid_files)
         if previous is None:
             os.environ.pop("SLURM_CONF", None)
         else:

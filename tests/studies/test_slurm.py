@@ -22,6 +22,17 @@ def _spec_file(tmp_path, tiny_base, **raw):
     return path
 
 
+def test_one_run_through_sbatch(slurm_cluster, tiny_base, tmp_path, capsys):
+    """The default suite's SLURM check: submit, wait, the run is done by a SLURM job."""
+    spec = _spec_file(tmp_path, tiny_base, grid={"model.arch": ["fc2"]})
+    sweep_main(["run", str(spec), "--executor", "slurm", "--wait"])
+    out = capsys.readouterr().out
+    assert "submitted job array" in out and "finished: 1 done, 0 failed, 0 unfinished" in out
+    (record,) = [read_run(p) for p in (tmp_path / "study").iterdir() if p.name.startswith("fc2-")]
+    assert record["status"] == "done" and record["slurm_job_id"] and 0 <= record["test_error"] <= 1
+
+
+@pytest.mark.slow
 def test_four_run_sweep_completes_through_sbatch(slurm_cluster, tiny_base, tmp_path, capsys):
     spec = _spec_file(tmp_path, tiny_base, grid={"model.arch": ["lenet", "fc2"]}, seeds=2)
     sweep_main(["run", str(spec), "--executor", "slurm", "--wait"])
