@@ -141,8 +141,9 @@ def execute_run(run_dir: str | os.PathLike) -> dict[str, Any]:
         try:
             _fit_and_test(run_dir, record, timings)
         except BaseException as error:
-            # A cancel or preemption (SIGTERM, which Lightning turns into SIGTERMException) is no failure.
-            interrupted = isinstance(error, KeyboardInterrupt) or type(error).__name__ == "SIGTERMException"
+            # A cancel or preemption (SIGTERM, which Lightning turns into SIGTERMException) or submitit's
+            # exit after requeueing a job at its time limit (SystemExit) is no failure.
+            interrupted = isinstance(error, (KeyboardInterrupt, SystemExit)) or type(error).__name__ == "SIGTERMException"
             record.update(status="interrupted" if interrupted else "failed", error=f"{type(error).__name__}: {str(error).strip().splitlines()[0] if str(error).strip() else ''}".rstrip(": "))
             record["wall_time_s"] = prior_wall + time.perf_counter() - start
             record["timings"] = timings

@@ -69,3 +69,21 @@ def test_scancelled_job_resumes_on_rerun(slurm_cluster, tiny_base, tmp_path, cap
     record = read_run(run_dir)
     assert record["status"] == "done" and record["attempts"] == 2 and record["epochs"] == 25
     assert record["resumed_from"].endswith("checkpoints/last.ckpt")
+
+
+@pytest.mark.slow
+def test_a_job_at_its_time_limit_is_requeued_and_resumes(slurm_cluster, tiny_base, tmp_path, capsys):
+    # timeout_min 2: submitit asks SLURM for USR2 90 s before the limit, i.e. 30 s into the job;
+    # it checkpoints (RunJob.checkpoint), requeues the job and exits; SLURM starts it again later.
+    spec = _spec_file(tmp_path, tiny_base, grid={"model.arch": ["fc2"]},
+                      set={"data.train_size": 512, "trainer.max_epochs": 60})
+    raw = json.loads(spec.read_text())
+    raw["executor"]["slurm"]["timeout_min"] = 2
+    spec.write_text(json.dumps(raw))
+    sweep_main(["run", str(spec), "--executor", "slurm", "--wait"])
+    assert "finished: 1 done" in capsys.readouterr().out
+    (run_dir,) = [p for p in (tmp_path / "study").iterdir() if p.name.startswith("fc2-")]
+    record = read_run(run_dir)
+    assert record["status"] == "done" and record["epochs"] == 60
+    # Each attempt gets 30 s before the signal: how many it takes depends on the machine's speed.
+    assert record["attempts"] >= 2 and record["resumed_from"].endswith("checkpoints/last.ckpt")
