@@ -353,6 +353,11 @@ def main(argv: Sequence[str] | None = None) -> None:
 
         report_main(words[1:])
         return
+    if words and words[0] in ("sweep", "collect"):
+        from lightning_diffeo.studies.commands import collect_main, sweep_main
+
+        (sweep_main if words[0] == "sweep" else collect_main)(words[1:])
+        return
     run_dirs: list[Path] = []
     try:
         build_cli(words, run_dirs=run_dirs)

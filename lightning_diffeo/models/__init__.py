@@ -10,6 +10,7 @@ from .alexnet import AlexNet
 from .classifier import ImageClassifier
 from .efficientnet import EfficientNet, load_pretrained_weights
 from .fc import FullyConnected, ScaledLinear
+from .info import ModelInfo, model_info
 from .lenet import LeNet
 from .recipes import RECIPES, Recipe, build_optimization, resolve_recipe, split_head_parameters
 from .registry import create_model, list_models, register_model
@@ -24,6 +25,7 @@ __all__ = [
     "FullyConnected",
     "ImageClassifier",
     "LeNet",
+    "ModelInfo",
     "RECIPES",
     "Recipe",
     "ResNet",
@@ -33,6 +35,7 @@ __all__ = [
     "create_model",
     "list_models",
     "load_pretrained_weights",
+    "model_info",
     "register_model",
     "resolve_recipe",
     "split_head_parameters",

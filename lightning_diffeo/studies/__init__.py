@@ -1,0 +1,39 @@
+"""Studies at scale: sweep specs, one run (fit, test at the best checkpoint, stability), local and
+SLURM executors, status, and ``collect`` into one table.
+
+Importing this package does not import torch or lightning; they load when a run starts.
+"""
+
+from __future__ import annotations
+
+from .claims import Claim, ClaimHeld
+from .collect import COLUMNS, collect, write_table
+from .execute import execute_run, read_run
+from .plan import RunPlan, plan_runs, resolve_config
+from .spec import ExecutorSpec, SlurmSpec, SpecError, SweepSpec, load_spec, parse_spec
+from .state import RunState, run_state
+from .sweep import run_sweep, status_lines, study_states
+
+__all__ = [
+    "COLUMNS",
+    "Claim",
+    "ClaimHeld",
+    "ExecutorSpec",
+    "RunPlan",
+    "RunState",
+    "SlurmSpec",
+    "SpecError",
+    "SweepSpec",
+    "collect",
+    "execute_run",
+    "load_spec",
+    "parse_spec",
+    "plan_runs",
+    "read_run",
+    "resolve_config",
+    "run_state",
+    "run_sweep",
+    "status_lines",
+    "study_states",
+    "write_table",
+]

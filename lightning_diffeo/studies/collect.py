@@ -1,0 +1,179 @@
+"""``collect(folder)``: every finished run of a study in one tidy table (pandas DataFrame).
+
+One row per (run, stage, layer, cutoff, temperature, average) with the columns
+
+``run_id, arch, dataset, train_size, seed`` (``train_size`` NaN: the whole training split),
+one column per further grid key (named by its last dotted component, e.g. ``model.recipe`` ->
+``recipe``; the full dotted key when that name is taken), ``depth, n_params, batch_norm,
+skip_connections`` (:func:`~lightning_diffeo.models.model_info`), ``test_error, test_acc,
+best_val_acc, best_epoch`` (at the best-validation checkpoint), ``stage`` (``init``, ``best``
+or ``epoch<k>``), ``layer, relative_depth, cutoff, temperature, delta, average, interpolation,
+D_f, G_f, R_f, fraction_diffeomorphic`` (NaN when not measured), ``kind`` (``diffeo``), and
+``noise_norm``: noise-only measurements are rows of ``kind="noise"`` with ``G_f`` filled and
+``cutoff, temperature, delta, D_f, R_f`` NaN.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import warnings
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from lightning_diffeo._atomic import atomic_write
+
+from .execute import read_run
+from .state import scan_study
+
+__all__ = ["COLUMNS", "collect", "write_table"]
+
+RUN_COLUMNS = ("run_id", "arch", "dataset", "train_size", "seed")
+MODEL_COLUMNS = ("depth", "n_params", "batch_norm", "skip_connections")
+RESULT_COLUMNS = ("test_error", "test_acc", "best_val_acc", "best_epoch")
+RECORD_COLUMNS = (
+    "stage", "layer", "relative_depth", "cutoff", "temperature", "delta", "average", "interpolation",
+    "D_f", "G_f", "R_f", "fraction_diffeomorphic", "kind", "noise_norm",
+)
+COLUMNS = RUN_COLUMNS + MODEL_COLUMNS + RESULT_COLUMNS + RECORD_COLUMNS
+_NAN_IF_MISSING = ("relative_depth", "cutoff", "temperature", "delta", "D_f", "G_f", "R_f",
+                   "fraction_diffeomorphic", "noise_norm")
+
+
+def _lookup(config: dict[str, Any], key: str) -> Any:
+    node: Any = config
+    for part in key.split("."):
+        if isinstance(node, dict) and part in node:
+            node = node[part]
+        elif isinstance(node, dict) and isinstance(node.get("init_args"), dict) and part in node["init_args"]:
+            node = node["init_args"][part]
+        else:
+            return None
+    return node
+
+
+def _dataset_name(class_path: Any) -> str | None:
+    from lightning_diffeo.datamodules import DATAMODULES
+
+    if not isinstance(class_path, str):
+        return None
+    name = class_path.rsplit(".", 1)[-1]
+    return next((short for short, cls in DATAMODULES.items() if cls.__name__ == name), name)
+
+
+def _number(value: Any) -> float:
+    if value is None:
+        return math.nan
+    if isinstance(value, str) and value in ("inf", "-inf"):
+        return float(value)
+    return float(value)
+
+
+def _grid_columns(keys: list[str]) -> dict[str, str]:
+    taken = set(COLUMNS)
+    names: dict[str, str] = {}
+    for key in keys:
+        short = key.split(".")[-1]
+        if key in ("model.arch", "data.train_size", "data.init_args.train_size"):
+            continue  # already the arch / train_size columns
+        name = short if short not in taken and short not in names.values() else key
+        names[key] = name
+    return names
+
+
+def _run_rows(run_dir: Path, record: dict[str, Any], grid: dict[str, str]) -> list[dict[str, Any]]:
+    from lightning_diffeo.models import list_models, model_info
+
+    config = yaml.safe_load((run_dir / "config.yaml").read_text(encoding="utf-8")) or {}
+    arch = _lookup(config, "model.arch")
+    info = model_info(arch) if isinstance(arch, str) and arch in list_models() else {}
+    train_size = _lookup(config, "data.train_size")
+    base = {
+        "run_id": run_dir.name,
+        "arch": arch,
+        "dataset": _dataset_name(_lookup(config, "data.class_path")),
+        "train_size": math.nan if train_size is None else int(train_size),
+        "seed": record.get("seed"),
+        **{name: _lookup(config, key) for key, name in grid.items()},
+        "depth": info.get("depth"),
+        "n_params": record.get("n_params"),
+        "batch_norm": info.get("batch_norm"),
+        "skip_connections": info.get("skip_connections"),
+        **{key: record.get(key) for key in RESULT_COLUMNS},
+    }
+    for key, name in grid.items():
+        value = base[name]
+        if isinstance(value, (dict, list)):
+            base[name] = json.dumps(value, sort_keys=True)
+    stability_file = record.get("stability")
+    if not stability_file or not (run_dir / stability_file).is_file():
+        return []
+    payload = json.loads((run_dir / stability_file).read_text(encoding="utf-8"))
+    rows = []
+    for stage, saved in (payload.get("stages") or {}).items():
+        for measured in saved.get("records", []):
+            row = dict(base)
+            noise = "noise_norm" in measured and measured.get("cutoff") is None
+            row.update(
+                stage=stage, layer=measured.get("layer"), average=measured.get("average"),
+                interpolation=measured.get("interpolation"), kind="noise" if noise else "diffeo",
+            )
+            for key in _NAN_IF_MISSING:
+                row[key] = _number(measured.get(key))
+            if noise:
+                for key in ("cutoff", "temperature", "delta", "D_f", "R_f"):
+                    row[key] = math.nan
+            rows.append(row)
+    return rows
+
+
+def collect(folder: str | os.PathLike):  # -> pandas.DataFrame
+    """The table of every finished run under a study folder (see the module docstring).
+
+    Runs that are not done (pending, running, failed) are left out and counted in a warning.
+
+    Raises:
+        FileNotFoundError: ``folder`` holds no run folder.
+    """
+    import pandas as pd
+
+    folder = Path(folder)
+    run_dirs = scan_study(folder)
+    if not run_dirs:
+        raise FileNotFoundError(f"no run folders (with overrides.json) under {folder}")
+    finished = [(d, r) for d in run_dirs if (r := read_run(d)) is not None and r.get("status") == "done"]
+    left_out = len(run_dirs) - len(finished)
+    if left_out:
+        warnings.warn(f"collect: {left_out} of {len(run_dirs)} runs are not done and are left out", stacklevel=2)
+    keys = list(dict.fromkeys(k for _, r in finished for k in (r.get("overrides") or {})))
+    grid = _grid_columns(keys)
+    rows = [row for run_dir, record in finished for row in _run_rows(run_dir, record, grid)]
+    columns = list(RUN_COLUMNS) + list(grid.values()) + list(COLUMNS[len(RUN_COLUMNS):])
+    table = pd.DataFrame.from_records(rows, columns=columns)
+    for column in ("batch_norm", "skip_connections"):
+        if table[column].notna().all():
+            table[column] = table[column].astype(bool)
+    return table
+
+
+def write_table(table, path: str | os.PathLike) -> Path:
+    """Write the table as CSV (``.csv``) or Parquet (``.parquet``, needs pyarrow), atomically.
+
+    Raises:
+        ValueError: another extension.
+        ImportError: Parquet without pyarrow.
+    """
+    path = Path(path)
+    suffix = path.suffix.lower()
+    if suffix == ".csv":
+        return atomic_write(path, lambda tmp: table.to_csv(tmp, index=False))
+    if suffix == ".parquet":
+        try:
+            import pyarrow  # noqa: F401
+        except ImportError:
+            raise ImportError("writing .parquet needs pyarrow: pip install 'lightning-diffeo[parquet]', or write .csv") from None
+        return atomic_write(path, lambda tmp: table.to_parquet(tmp, index=False))
+    raise ValueError(f"-o must end in .csv or .parquet, got {str(path)!r}")

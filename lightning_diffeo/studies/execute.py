@@ -1,0 +1,183 @@
+"""One run: fit (with the StabilityCallback), test at the best-validation checkpoint, ``run.json``.
+
+A run folder holds ``config.yaml`` (the resolved fit config), ``overrides.json`` (its grid
+choice), and, once run, ``checkpoints/`` (``last.ckpt`` and the best checkpoint),
+``metrics.csv``, ``stability.json`` and ``run.json``, the summary, written atomically:
+
+- ``status``: ``"running"``, ``"done"``, ``"failed"`` (``error`` then says why) or
+  ``"interrupted"`` (cancelled or preempted: resumed by the next invocation);
+- ``best_epoch`` (0-based, as Lightning counts), ``best_val_acc``, ``test_acc``,
+  ``test_error`` (= 1 - test_acc) and ``test_loss`` at the best-validation checkpoint;
+- ``epochs`` (completed), ``wall_time_s`` (all attempts), ``attempts``, ``n_params``,
+  ``stability`` (file name of the stability results in the run folder, or null),
+  ``resumed_from`` (the ``last.ckpt`` the latest attempt started from, or null), ``timings``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import sys
+import time
+import traceback
+from pathlib import Path
+from typing import Any
+
+from lightning_diffeo._atomic import atomic_write_text
+
+from .claims import Claim
+
+__all__ = ["RUN_FILE", "OVERRIDES_FILE", "execute_run", "read_run", "write_run"]
+
+RUN_FILE = "run.json"
+OVERRIDES_FILE = "overrides.json"
+LAUNCH_ENV = "LIGHTNING_DIFFEO_LAUNCHED_AT"
+
+
+def read_run(run_dir: Path) -> dict[str, Any] | None:
+    """The run's ``run.json``, or None when it has none (or an unreadable one)."""
+    try:
+        data = json.loads((Path(run_dir) / RUN_FILE).read_text(encoding="utf-8"))
+    except (FileNotFoundError, ValueError):
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def write_run(run_dir: Path, record: dict[str, Any]) -> Path:
+    """Write ``run.json`` atomically (a reader never sees a partial file)."""
+    return atomic_write_text(Path(run_dir) / RUN_FILE, json.dumps(record, indent=1, default=str))
+
+
+def _last_checkpoint(run_dir: Path) -> Path | None:
+    path = Path(run_dir) / "checkpoints" / "last.ckpt"
+    return path if path.is_file() else None
+
+
+def _checkpoint_epoch(path: str) -> int | None:
+    import pickle
+
+    import torch
+
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+    except pickle.UnpicklingError:  # written by this very run: hyper-parameters may hold objects
+        state = torch.load(path, map_location="cpu", weights_only=False, mmap=True)
+    epoch = state.get("epoch")
+    return int(epoch) if epoch is not None else None
+
+
+def _fit_and_test(run_dir: Path, record: dict[str, Any], timings: dict[str, float]) -> None:
+    start = time.perf_counter()  # imports included: they are part of a run's start-up cost
+    from lightning_diffeo.callbacks import StabilityCallback
+    from lightning_diffeo.cli import build_cli
+
+    cli = build_cli(["--config", str(run_dir / "config.yaml")], run=False)
+    trainer, model, datamodule = cli.trainer, cli.model, cli.datamodule
+    timings["build_s"] = time.perf_counter() - start
+    last = _last_checkpoint(run_dir)
+    record["resumed_from"] = str(last) if last else None
+    record["n_params"] = int(sum(p.numel() for p in model.parameters()))
+
+    start = time.perf_counter()
+    trainer.fit(model, datamodule=datamodule, ckpt_path=str(last) if last else None)
+    timings["fit_s"] = time.perf_counter() - start
+    if getattr(trainer, "interrupted", False):  # Lightning swallows Ctrl-C: the run is interrupted, not done
+        raise KeyboardInterrupt("training was interrupted")
+
+    checkpoint = trainer.checkpoint_callback
+    best = getattr(checkpoint, "best_model_path", "") or ""
+    start = time.perf_counter()
+    tested = trainer.test(model, datamodule=datamodule, ckpt_path=best or None, verbose=False)
+    timings["test_s"] = time.perf_counter() - start
+    metrics = tested[0] if tested else {}
+    test_acc = metrics.get("test/acc")
+    stability = next((cb for cb in trainer.callbacks if isinstance(cb, StabilityCallback)), None)
+    record.update(
+        best_checkpoint=str(Path(best).relative_to(run_dir)) if best and Path(best).is_relative_to(run_dir) else (best or None),
+        best_epoch=_checkpoint_epoch(best) if best else None,
+        best_val_acc=float(checkpoint.best_model_score) if best and checkpoint.best_model_score is not None else None,
+        test_acc=float(test_acc) if test_acc is not None else None,
+        test_error=1.0 - float(test_acc) if test_acc is not None else None,
+        test_loss=float(metrics["test/loss"]) if "test/loss" in metrics else None,
+        epochs=int(trainer.current_epoch),
+        stability=stability.filename if stability is not None and (run_dir / stability.filename).is_file() else None,
+    )
+
+
+def execute_run(run_dir: str | os.PathLike) -> dict[str, Any]:
+    """Run one sweep run in this process, under its claim, and return its ``run.json`` record.
+
+    A run whose ``run.json`` says done is returned as is; a run with a ``last.ckpt`` resumes
+    from it. Errors of the run are recorded (``status: failed``) and re-raised.
+
+    Raises:
+        ClaimHeld: another live process is running it.
+    """
+    run_dir = Path(run_dir).resolve()
+    entered = time.time()
+    with Claim(run_dir):
+        previous = read_run(run_dir) or {}
+        if previous.get("status") == "done":
+            return previous
+        plan = json.loads((run_dir / OVERRIDES_FILE).read_text(encoding="utf-8"))
+        timings: dict[str, float] = {}
+        launched = os.environ.get(LAUNCH_ENV)
+        if launched:
+            timings["startup_s"] = max(0.0, entered - float(launched))
+        record: dict[str, Any] = {
+            "run_id": run_dir.name,
+            "status": "running",
+            "overrides": plan.get("overrides", {}),
+            "seed": plan.get("seed"),
+            "attempts": int(previous.get("attempts", 0)) + 1,
+            "host": socket.gethostname(),
+            "slurm_job_id": os.environ.get("SLURM_JOB_ID"),
+            "started_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        }
+        prior_wall = float(previous.get("wall_time_s") or 0.0)
+        write_run(run_dir, record)
+        start = time.perf_counter()
+        try:
+            _fit_and_test(run_dir, record, timings)
+        except BaseException as error:
+            # A cancel or preemption (SIGTERM, which Lightning turns into SIGTERMException) or submitit's
+            # exit after requeueing a job at its time limit (SystemExit) is no failure.
+            interrupted = isinstance(error, (KeyboardInterrupt, SystemExit)) or type(error).__name__ == "SIGTERMException"
+            record.update(status="interrupted" if interrupted else "failed", error=f"{type(error).__name__}: {str(error).strip().splitlines()[0] if str(error).strip() else ''}".rstrip(": "))
+            record["wall_time_s"] = prior_wall + time.perf_counter() - start
+            record["timings"] = timings
+            write_run(run_dir, record)
+            raise
+        record["status"] = "done"
+        record["wall_time_s"] = prior_wall + time.perf_counter() - start
+        record["finished_at"] = time.strftime("%Y-%m-%dT%H:%M:%S%z")
+        write_started = time.perf_counter()
+        write_run(run_dir, record)
+        timings["write_s"] = time.perf_counter() - write_started
+        record["timings"] = timings
+        write_run(run_dir, record)
+        return record
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m lightning_diffeo.studies.execute RUN_DIR``: exit 0 done, 1 failed, 3 claimed elsewhere."""
+    from .claims import ClaimHeld
+
+    args = sys.argv[1:] if argv is None else argv
+    if len(args) != 1:
+        print("usage: python -m lightning_diffeo.studies.execute RUN_DIR", file=sys.stderr)
+        return 2
+    try:
+        execute_run(args[0])
+    except ClaimHeld as error:
+        print(f"skipped: {error}", file=sys.stderr)
+        return 3
+    except BaseException:
+        traceback.print_exc()
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,106 @@
+"""The local executor: N worker slots, each run in a process of its own, failures isolated.
+
+Runs are forked from a fork server that imported torch, lightning and the package once (and
+ran nothing), so every run starts from the same clean state without paying the imports again;
+a run that crashes or is killed takes nothing else down. Where fork servers do not exist
+(macOS and Windows default to spawn), each run is a fresh interpreter.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import multiprocessing.context
+import os
+import sys
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from pathlib import Path
+from typing import Literal
+
+from .execute import LAUNCH_ENV, read_run
+
+__all__ = ["LOG_FILE", "run_local"]
+
+LOG_FILE = "log.txt"
+_CLAIMED_ELSEWHERE = 3
+
+
+# Imported once by the fork server, then shared by every run it forks: a run's own process starts
+# in milliseconds instead of re-importing torch and lightning (seconds per run).
+_PRELOAD = ["lightning_diffeo.studies.execute", "lightning_diffeo.cli", "lightning_diffeo.callbacks"]
+
+
+def _context(start_method: Literal["forkserver", "spawn"] | None = None) -> multiprocessing.context.BaseContext:
+    if start_method == "spawn":
+        return multiprocessing.get_context("spawn")
+    if "forkserver" in multiprocessing.get_all_start_methods():
+        context = multiprocessing.get_context("forkserver")
+        context.set_forkserver_preload(_PRELOAD)
+        return context
+    return multiprocessing.get_context("spawn")
+
+
+def _child(run_dir: str, launched: float) -> None:
+    """In the run's own process: output to ``log.txt``, then :func:`execute.main`."""
+    log = os.open(Path(run_dir) / LOG_FILE, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o666)
+    os.dup2(log, 1)
+    os.dup2(log, 2)
+    os.close(log)
+    os.environ[LAUNCH_ENV] = repr(launched)
+    from .execute import main
+
+    code = main([run_dir])
+    sys.stdout.flush()
+    sys.stderr.flush()
+    sys.exit(code)
+
+
+def _run_one(context: multiprocessing.context.BaseContext, run_dir: Path) -> tuple[Path, int, float]:
+    """Run ``run_dir`` in a new process of its own; its output goes to ``run_dir/log.txt``."""
+    start = time.time()
+    process = context.Process(target=_child, args=(str(run_dir), start), name=f"run-{run_dir.name}")
+    process.start()
+    process.join()
+    return run_dir, int(process.exitcode if process.exitcode is not None else 1), time.time() - start
+
+
+def _describe(run_dir: Path, code: int, seconds: float) -> str:
+    record = read_run(run_dir) or {}
+    if code == _CLAIMED_ELSEWHERE:
+        return f"skipped {run_dir.name}: another process is running it"
+    if code == 0 and record.get("status") == "done":
+        error = record.get("test_error")
+        detail = f"test error {error:.4f}, " if isinstance(error, float) else ""
+        return f"done    {run_dir.name} ({detail}{seconds:.1f} s)"
+    if record.get("status") == "interrupted" or (record.get("status") == "running" and code < 0):
+        return f"interrupted {run_dir.name}: its worker was stopped ({'signal ' + str(-code) if code < 0 else 'interrupted'}); run the sweep again to resume it"
+    reason = record.get("error") or f"the worker exited with status {code} (see {run_dir / LOG_FILE})"
+    return f"failed  {run_dir.name}: {reason}"
+
+
+def run_local(
+    run_dirs: list[Path], workers: int, echo: Callable[[str], None] = print,
+    start_method: Literal["forkserver", "spawn"] | None = None,
+) -> dict[str, int]:
+    """Run every folder of ``run_dirs``, ``workers`` at a time, each in its own process.
+
+    A failing run is recorded as failed (in its ``run.json``) and does not stop the others.
+    ``start_method="spawn"`` starts a fresh interpreter per run instead of forking from the
+    fork server (the default where there is one).
+
+    Returns:
+        How many runs ended ``done``, ``failed``, ``interrupted`` (worker killed) and ``skipped``
+        (claimed by another process).
+    """
+    counts = {"done": 0, "failed": 0, "skipped": 0, "interrupted": 0}
+    total = len(run_dirs)
+    context = _context(start_method)
+    with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
+        futures = [pool.submit(_run_one, context, Path(run_dir)) for run_dir in run_dirs]
+        for finished, future in enumerate(as_completed(futures), start=1):
+            run_dir, code, seconds = future.result()
+            line = _describe(run_dir, code, seconds)
+            counts[line.split()[0]] += 1
+            echo(f"[{finished}/{total}] {line}")
+    return counts

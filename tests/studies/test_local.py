@@ -1,0 +1,135 @@
+"""Local sweeps of tiny Digits runs: results, idempotence, failure isolation, status, collect."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import pytest
+
+from lightning_diffeo.models import model_info
+from lightning_diffeo.studies import COLUMNS, collect, parse_spec, read_run, run_sweep, status_lines
+from lightning_diffeo.studies.commands import collect_main, sweep_main
+
+
+@pytest.fixture(scope="module")
+def tiny_study(tmp_path_factory):
+    """Three tiny runs, two workers: LeNet and fc2 succeed, a third run fails."""
+    from tests.studies.conftest import TINY_BASE
+
+    spec = parse_spec({
+        "base": TINY_BASE,
+        "grid": {"model.arch": ["lenet", "fc2"]},
+        # A run whose callback refuses its settings: it must fail alone, with its reason.
+        "include": [{"model.arch": "fc2", "stability.average": "mode"}],
+        "output": str(tmp_path_factory.mktemp("study")),
+        "executor": {"workers": 2},
+    })
+    lines: list[str] = []
+    result = run_sweep(spec, echo=lines.append)
+    return spec, result, lines
+
+
+def test_failures_are_isolated_and_recorded(tiny_study):
+    spec, result, lines = tiny_study
+    assert result["result"] == {"done": 2, "failed": 1, "skipped": 0, "interrupted": 0}
+    runs = [read_run(path) for path in spec.output.iterdir()]
+    failed = [r for r in runs if r["status"] == "failed"]
+    assert len(failed) == 1 and "average must be one of" in failed[0]["error"]
+    assert any(line.startswith("[") and "failed" in line and "average must be one of" in line for line in lines)
+    done = [r for r in runs if r["status"] == "done"]
+    assert len(done) == 2
+    for record in done:
+        assert 0.0 <= record["test_error"] <= 1.0
+        assert math.isclose(record["test_error"], 1.0 - record["test_acc"])
+        assert record["best_epoch"] == 0 and record["epochs"] == 1 and record["n_params"] > 0
+        assert record["stability"] == "stability.json" and record["attempts"] == 1
+        assert 0.0 <= record["best_val_acc"] <= 1.0 and record["wall_time_s"] > 0
+
+
+def test_second_invocation_does_nothing_and_says_so(tiny_study, capsys):
+    spec, _, _ = tiny_study
+    before = {p.name: (p / "run.json").stat().st_mtime_ns for p in spec.output.iterdir()}
+    again = run_sweep(spec)
+    assert again["selected"] == 0
+    out = capsys.readouterr().out
+    assert "nothing to do: all 3 runs are accounted for (2 done, 1 failed (rerun them with --retry-failed))" in out
+    assert {p.name: (p / "run.json").stat().st_mtime_ns for p in spec.output.iterdir()} == before
+
+
+def test_status_counts_and_failure_reasons(tiny_study, capsys):
+    spec, _, _ = tiny_study
+    sweep_main(["status", str(spec.output)])
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[1].split() == ["done", "2", "running", "0", "failed", "1", "pending", "0"]
+    assert lines[2].startswith("  failed fc2-averagemode-seed0-") and "average must be one of" in lines[2]
+
+
+def test_collect_table_of_the_finished_runs(tiny_study, tmp_path):
+    spec, _, _ = tiny_study
+    with pytest.warns(UserWarning, match="1 of 3 runs are not done and are left out"):
+        table = collect(spec.output)
+    assert list(table.columns) == list(COLUMNS)  # grid keys of finished runs: model.arch is the arch column
+    assert table["run_id"].nunique() == 2
+    assert set(table["stage"]) == {"init", "best"} and set(table["kind"]) == {"diffeo"}
+    lenet = table[table["arch"] == "lenet"]
+    assert (lenet["depth"] == model_info("lenet")["depth"]).all() and not lenet["batch_norm"].any()
+    assert list(dict.fromkeys(lenet["layer"])) == ["model.stage1", "model.stage2", "model.fc1", "model.fc2", "output"]
+    assert len(lenet) == 2 * 5  # (init, best) x five probe layers, one cutoff, one delta, one average
+    assert lenet["relative_depth"].between(0, 1).all()
+    assert (table["dataset"] == "digits").all() and (table["train_size"] == 128).all() and (table["seed"] == 0).all()
+    assert table["R_f"].gt(0).all() and (table["R_f"] - table["D_f"] / table["G_f"]).abs().max() < 1e-9
+    assert table["fraction_diffeomorphic"].isna().all() or table["fraction_diffeomorphic"].between(0, 1).all()
+
+    with pytest.warns(UserWarning):
+        collect_main([str(spec.output), "-o", str(tmp_path / "results.csv")])
+    import pandas as pd
+
+    written = pd.read_csv(tmp_path / "results.csv")
+    assert list(written.columns) == list(COLUMNS) and len(written) == len(table)
+
+
+def test_cli_errors_are_one_line_before_any_work(tmp_path, capsys, tiny_base):
+    spec = tmp_path / "spec.yaml"
+    spec.write_text(json.dumps({"base": tiny_base, "grid": {"model.arch": ["lenet"]}, "output": str(tmp_path / "out")}))
+    cases = [
+        (["run", str(tmp_path / "nope.yaml")], "sweep spec not found"),
+        (["run", str(spec), "--workers", "0"], "--workers must be a positive integer, got 0"),
+        (["run", str(spec), "--executor", "pbs"], "executor"),
+        (["status", str(tmp_path / "nowhere")], "no sweep spec or study folder"),
+    ]
+    for argv, message in cases:
+        with pytest.raises(SystemExit) as exited:
+            sweep_main(argv)
+        assert exited.value.code == 2
+        err = capsys.readouterr().err
+        assert err.startswith("lightning-diffeo: error: ") and message in err and err.count("\n") == 1
+    assert not (tmp_path / "out").exists()
+
+
+def test_slurm_without_sbatch_is_one_line_before_any_work(tmp_path, capsys, tiny_base, monkeypatch):
+    spec = tmp_path / "spec.yaml"
+    spec.write_text(json.dumps({"base": tiny_base, "output": str(tmp_path / "out")}))
+    monkeypatch.setenv("PATH", str(tmp_path))
+    with pytest.raises(SystemExit) as exited:
+        sweep_main(["run", str(spec), "--executor", "slurm"])
+    assert exited.value.code == 2
+    assert capsys.readouterr().err == (
+        "lightning-diffeo: error: --executor slurm: sbatch is not on the PATH (no SLURM client on this machine)\n"
+    )
+    assert not (tmp_path / "out").exists()
+    with pytest.raises(SystemExit) as exited:
+        collect_main([str(tmp_path), "-o", str(tmp_path / "t.xlsx")])
+    assert exited.value.code == 2 and "no run folders" in capsys.readouterr().err
+
+
+def test_collect_writes_parquet_or_says_what_is_missing(tiny_base, tmp_path):
+    from lightning_diffeo.studies import write_table
+    import pandas as pd
+
+    table = pd.DataFrame({"run_id": ["a"], "R_f": [1.5]})
+    with pytest.raises(ValueError, match=r"-o must end in .csv or .parquet, got '.*t.json'"):
+        write_table(table, tmp_path / "t.json")
+    pytest.importorskip("pyarrow")
+    write_table(table, tmp_path / "t.parquet")
+    assert pd.read_parquet(tmp_path / "t.parquet").equals(table)
