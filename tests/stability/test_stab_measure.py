@@ -75,14 +75,14 @@ def test_scaling_the_output_changes_nothing(digits, average):
 
 
 def test_spatial_average_is_far_more_stable_to_noise(digits):
-    result = measure_stability(SpatialMean(), digits, generator=g(2), **KW)
+    result = measure_stability(SpatialMean(), digits, average="median", generator=g(2), **KW)
     for c in (3, 5):
         assert result.get(cutoff=c) > 10.0
 
 
 @pytest.mark.parametrize("model", [SortPixels(), Laplacian()], ids=["sort", "laplacian"])
 def test_position_blind_or_high_pass_models_prefer_diffeos(digits, model):
-    result = measure_stability(model, digits, generator=g(3), **KW)
+    result = measure_stability(model, digits, average="median", generator=g(3), **KW)
     for c in (3, 5):
         assert result.get(cutoff=c) < 1.0
 
@@ -131,8 +131,8 @@ def test_seed_determinism_and_global_rng_untouched(digits):
 def test_init_mode_in_measure_restores_model(conv_bn, digits):
     conv_bn.train()
     snapshot = {k: v.clone() for k, v in conv_bn.state_dict().items()}
-    init = measure_stability(conv_bn, digits[:24], mode="init", batch_size=8, generator=g(0), **KW)
-    trained = measure_stability(conv_bn, digits[:24], mode="eval", batch_size=8, generator=g(0), **KW)
+    init = measure_stability(conv_bn, digits[:24], mode="init", batch_size=8, average="median", generator=g(0), **KW)
+    trained = measure_stability(conv_bn, digits[:24], mode="eval", batch_size=8, average="median", generator=g(0), **KW)
     assert all(m.training for m in conv_bn.modules())
     for key, value in snapshot.items():
         assert torch.equal(conv_bn.state_dict()[key], value), key
@@ -177,7 +177,8 @@ def test_sweep_and_temperature_items():
 
 
 def test_sweep_runs_end_to_end(digits):
-    result = measure_stability(SpatialMean(), digits[:10], cutoffs=3, sweep=True, generator=g(), progress=False)
+    result = measure_stability(SpatialMean(), digits[:10], cutoffs=3, sweep=True, average="median", generator=g(),
+                               progress=False)
     assert len(result) == 30
     assert "temperature" in result.table()
     deltas = [r["delta"] for r in result.records]
