@@ -194,7 +194,8 @@ class NumeratorAccumulator:
 
     The squared differences of a batch are formed once. ``median`` keeps them all, transposed
     ([D, M] float32 on ``device``, so the final per-coordinate selection reads contiguous rows);
-    ``mean`` only needs their float64 running sum (kept on ``device``: no host sync per batch).
+    ``mean`` only needs their running sum (float32 per row, float64 across rows; kept on
+    ``device``: no host sync per batch), which also detects NaN and inf.
 
     Args:
         average: ``"median"``, ``"mean"`` or a sequence of them.
@@ -223,7 +224,9 @@ class NumeratorAccumulator:
             raise ValueError(f"accumulator holds {self.rows} rows, got {stop}")
         device = self._sum.device
         squares = torch.sub(perturbed.to(device, torch.float32), reference.to(device, torch.float32)).square_()
-        self._sum += squares.sum(dtype=torch.float64)
+        # float32 row sums (torch sums them pairwise) added up in float64: a float64 sum of the
+        # whole batch would convert every element and cost more than the rest of the reduction.
+        self._sum += squares.sum(dim=1).sum(dtype=torch.float64)
         if self._buffer is not None:
             self._buffer[:, self._filled:stop].copy_(squares.T)
         self._filled = stop
