@@ -8,7 +8,14 @@ the participation-ratio derivation of the Gaussian width, and the ``Diffeo`` tra
 from ._checks import INTERPOLATIONS
 from .beta import sample_beta
 from .distortion import distortion, expected_max_distortion, is_diffeomorphism, max_distortion
-from .fields import displacement_from_coefficients, sample_coefficients, sample_displacement, sampling_grid, sine_basis
+from .fields import (
+    displacement_from_coefficients,
+    sample_coefficients,
+    sample_displacement,
+    sampling_grid,
+    sine_basis,
+    working_dtype,
+)
 from .interpolation import GAUSSIAN_SIGMA, gaussian_smooth, gaussian_window_radius, remap, resample_grid
 from .participation import (
     average_participation_bilinear,
@@ -57,4 +64,5 @@ __all__ = [
     "temperature_from_displacement",
     "temperature_range",
     "typical_displacement",
+    "working_dtype",
 ]

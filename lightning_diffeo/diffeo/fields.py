@@ -17,11 +17,23 @@ from .scales import mode_mask
 
 __all__ = [
     "displacement_from_coefficients",
+    "working_dtype",
     "sample_coefficients",
     "sample_displacement",
     "sampling_grid",
     "sine_basis",
 ]
+
+
+def working_dtype(dtype: torch.dtype) -> torch.dtype:
+    """The dtype fields and resampling compute in: float32 and float64 as given, float32 otherwise.
+
+    Half precision and bfloat16 images are deformed in float32 and converted back.
+
+    >>> working_dtype(torch.float16), working_dtype(torch.float64)
+    (torch.float32, torch.float64)
+    """
+    return dtype if dtype in (torch.float32, torch.float64) else torch.float32
 
 
 def _per_sample(value: float | torch.Tensor, batch_size: int, name: str) -> torch.Tensor:
@@ -83,7 +95,7 @@ def sample_coefficients(
     sample_device = generator.device if generator is not None else torch.device("cpu")
     # The normals are drawn in float32 unless float64 coefficients are asked for; the same
     # generator state gives the same draws on every device (they are drawn on its device).
-    draw_dtype = dtype if dtype in (torch.float32, torch.float64) else torch.float32
+    draw_dtype = working_dtype(dtype)
     normals = torch.randn(
         (batch_size, 2, size, size), generator=generator, device=sample_device, dtype=draw_dtype
     )

@@ -13,6 +13,7 @@ import torch
 import torch.nn.functional as F
 
 from ._checks import check_images, check_interpolation
+from .fields import working_dtype
 
 __all__ = ["GAUSSIAN_SIGMA", "gaussian_smooth", "gaussian_window_radius", "remap", "resample_grid"]
 
@@ -153,7 +154,7 @@ def remap(
     check_interpolation(interpolation)
     displacement = _check_displacement(images, displacement, n)
     leading, channels = images.shape[:-3], images.shape[-3]
-    work_dtype = images.dtype if images.dtype in (torch.float32, torch.float64) else torch.float32
+    work_dtype = working_dtype(images.dtype)
     batch = images.reshape(-1, channels, n, n).to(work_dtype)
     fields = displacement.reshape(-1, 2, n, n).to(work_dtype)
     if interpolation == "gaussian":
@@ -184,7 +185,7 @@ def gaussian_smooth(images: torch.Tensor, sigma: float = GAUSSIAN_SIGMA) -> torc
     n = check_images(images)
     if not sigma > 0:
         raise ValueError(f"sigma must be > 0 pixels, got {sigma!r}")
-    work_dtype = images.dtype if images.dtype in (torch.float32, torch.float64) else torch.float32
+    work_dtype = working_dtype(images.dtype)
     weights = _smoothing_matrix(n, sigma, images.device, work_dtype)
     smoothed = weights @ images.to(work_dtype) @ weights.T
     return smoothed.to(images.dtype)

@@ -6,7 +6,13 @@ from dataclasses import dataclass
 
 import torch
 
-from lightning_diffeo.diffeo import deform_with_coefficients, gaussian_smooth, is_diffeomorphism, sample_coefficients
+from lightning_diffeo.diffeo import (
+    deform_with_coefficients,
+    gaussian_smooth,
+    is_diffeomorphism,
+    sample_coefficients,
+    working_dtype,
+)
 
 __all__ = ["Perturbations", "check_probe_images", "matched_noise", "perturb", "reference_images", "scaled_noise"]
 
@@ -134,9 +140,8 @@ def perturb(
     """
     tiled = images if repeats == 1 else images.repeat(repeats, 1, 1, 1)
     tiled_reference = reference if repeats == 1 else reference.repeat(repeats, 1, 1, 1)
-    field_dtype = images.dtype if images.dtype in (torch.float32, torch.float64) else torch.float32
     coefficients = sample_coefficients(
-        tiled.shape[0], temperature, cutoff, generator=generator, device=images.device, dtype=field_dtype
+        tiled.shape[0], temperature, cutoff, generator=generator, device=images.device, dtype=working_dtype(images.dtype)
     )
     deformed = deform_with_coefficients(tiled, coefficients, interpolation)
     fraction = float(is_diffeomorphism(coefficients, images.shape[-1]).float().mean())
