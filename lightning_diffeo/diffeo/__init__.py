@@ -7,7 +7,7 @@ the participation-ratio derivation of the Gaussian width, and the ``Diffeo`` tra
 
 from ._checks import INTERPOLATIONS
 from .beta import sample_beta
-from .distortion import distortion, expected_max_distortion, is_diffeomorphism, max_distortion
+from .distortion import distortion, distortion_bound, expected_max_distortion, is_diffeomorphism, max_distortion
 from .fields import (
     displacement_from_coefficients,
     sample_coefficients,
@@ -45,6 +45,7 @@ __all__ = [
     "derive_gaussian_sigma",
     "displacement_from_coefficients",
     "distortion",
+    "distortion_bound",
     "expected_max_distortion",
     "gaussian_smooth",
     "gaussian_window_radius",
