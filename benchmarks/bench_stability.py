@@ -14,7 +14,8 @@ one run and repeated:
 
 and reports the ratios ``output / bare`` and ``all_layers / bare`` of the fastest of the
 repeats (other processes sharing the CPU only ever slow a run down, so the minimum is the
-robust estimate), and the median of the per-repeat ratios. Peak memory is the
+robust estimate), and the median of the per-repeat ratios; also the median of the per-repeat ratios of process CPU
+time (with one thread, other jobs on a shared machine barely change it). Peak memory is the
 high-water mark of the process RSS sampled every 5 ms during one call made in a fresh
 interpreter (model built, images made, one warm-up batch), minus the RSS just before the call
 (plus ``torch.cuda.max_memory_allocated`` on CUDA).
@@ -51,6 +52,7 @@ from lightning_diffeo.stability import measure_stability
 from lightning_diffeo.stability.probe import batch_slices
 
 CUTOFFS = (3, 5, 15)
+CPU_TIMES: list[float] = []  # process CPU time of the last timed call(s): robust to other jobs on the machine
 SETTINGS: dict = {"protocol": "default", "average": ("median", "mean")}  # set by main()
 
 
@@ -173,25 +175,27 @@ def _sync(device: torch.device) -> None:
 def bare_forward(model: nn.Module, images: torch.Tensor, passes: int, batch_size: int) -> float:
     """Seconds for ``passes`` plain forward passes over ``images`` in the same chunks."""
     _sync(images.device)
-    start = time.perf_counter()
+    start, cpu_start = time.perf_counter(), time.process_time()
     with torch.no_grad():
         for _ in range(passes):
             for part in batch_slices(images.shape[0], batch_size):
                 model(images[part])
     _sync(images.device)
+    CPU_TIMES.append(time.process_time() - cpu_start)
     return time.perf_counter() - start
 
 
 def timed_measure(model: nn.Module, images: torch.Tensor, layers, batch_size: int) -> tuple[float, PeakMemory]:
     _sync(images.device)
     with PeakMemory(images.device) as memory:
-        start = time.perf_counter()
+        start, cpu_start = time.perf_counter(), time.process_time()
         average = SETTINGS["average"]
         measure_stability(model, images, cutoffs=CUTOFFS, layers=layers, batch_size=batch_size,
                           average=average if len(average) > 1 else average[0],
                           generator=torch.Generator().manual_seed(0), progress=False, **_protocol_kwargs())
         _sync(images.device)
         elapsed = time.perf_counter() - start
+        CPU_TIMES.append(time.process_time() - cpu_start)
     return elapsed, memory
 
 
@@ -227,11 +231,14 @@ def bench_model(name: str, images: torch.Tensor, repeats: int, batch_size: int) 
     layers = list(getattr(model, "probe_layers", ("output",)))
     bare_forward(model, images[:batch_size], 1, batch_size)  # warm-up
     times: dict[str, list[float]] = {"bare": [], "output": [], "all_layers": []}
+    cpu: dict[str, list[float]] = {"bare": [], "output": [], "all_layers": []}
     for repeat in range(repeats):
         times["bare"].append(bare_forward(model, images, passes, batch_size))
+        cpu["bare"].append(CPU_TIMES[-1])
         for key, probe in (("output", "output"), ("all_layers", None)):
             times[key].append(timed_measure(model, images, probe, batch_size)[0])
-        print(f"[{name}] repeat {repeat + 1}/{repeats}: " + ", ".join(f"{k} {v[-1]:.2f}s" for k, v in times.items()), flush=True)
+            cpu[key].append(CPU_TIMES[-1])
+        print(f"[{name}] repeat {repeat + 1}/{repeats}: " + ", ".join(f"{k} {v[-1]:.2f}s (CPU {cpu[k][-1]:.2f}s)" for k, v in times.items()), flush=True)
     median = {k: statistics.median(v) for k, v in times.items()}
     best = {k: min(v) for k, v in times.items()}
     memory = {key: fresh_process_memory(name, key, images.shape[0], batch_size, str(images.device))
@@ -245,12 +252,17 @@ def bench_model(name: str, images: torch.Tensor, repeats: int, batch_size: int) 
         "ratio_output_median_of_repeats": statistics.median(o / b for o, b in zip(times["output"], times["bare"])),
         "ratio_all_layers_median_of_repeats": statistics.median(a / b for a, b in zip(times["all_layers"], times["bare"])),
         "peak_rss_mib": {k: v["rss_mib"] for k, v in memory.items()},
+        # CPU time of the process (1 thread): other jobs on a shared machine barely change it
+        "cpu_s": cpu,
+        "cpu_ratio_output": statistics.median(o / b for o, b in zip(cpu["output"], cpu["bare"])),
+        "cpu_ratio_all_layers": statistics.median(a / b for a, b in zip(cpu["all_layers"], cpu["bare"])),
     }
     if images.device.type == "cuda":
         result["peak_cuda_mib"] = {k: v["cuda_mib"] for k, v in memory.items()}
     print(f"[{name}] ratio (fastest runs) output-only {result['ratio_output']:.3f}, all layers {result['ratio_all_layers']:.3f}; "
           f"median of per-repeat ratios {result['ratio_output_median_of_repeats']:.3f}, "
-          f"{result['ratio_all_layers_median_of_repeats']:.3f}; "
+          f"{result['ratio_all_layers_median_of_repeats']:.3f}; CPU-time ratios {result['cpu_ratio_output']:.3f}, "
+          f"{result['cpu_ratio_all_layers']:.3f}; "
           f"peak RSS increase bare forwards {result['peak_rss_mib']['bare']:.0f} MiB, "
           f"output {result['peak_rss_mib']['output']:.0f} MiB, "
           f"all layers {result['peak_rss_mib']['all_layers']:.0f} MiB", flush=True)
