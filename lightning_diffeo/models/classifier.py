@@ -138,9 +138,18 @@ class ImageClassifier(LightningModule):
 
     def training_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> torch.Tensor:
         loss = self._shared_step(batch, "train", self.train_acc)
-        # The per-step loss curve; Lightning writes it every ``log_every_n_steps`` steps.
-        self.log("train/loss_step", loss.detach(), on_step=True, on_epoch=False, batch_size=batch[0].shape[0])
+        if self._writes_step_metrics():
+            self.log("train/loss_step", loss.detach(), on_step=True, on_epoch=False, batch_size=batch[0].shape[0])
         return loss
+
+    def _writes_step_metrics(self) -> bool:
+        """Whether the loggers write step metrics after this batch (every ``log_every_n_steps``
+        optimizer steps, as Lightning decides): ``self.log`` is called only then."""
+        trainer = self.trainer
+        if not trainer.loggers:
+            return False
+        every = trainer.log_every_n_steps
+        return bool(trainer.fast_dev_run) or trainer.should_stop or (every > 0 and (self.global_step + 1) % every == 0)
 
     def on_train_epoch_start(self) -> None:
         self._epoch_loss.pop("train", None)

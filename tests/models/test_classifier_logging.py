@@ -16,6 +16,26 @@ from lightning_diffeo.models import ImageClassifier
 from .conftest import make_loader
 
 
+def _fit_with_csv(tmp_path, module, loader, every):
+    trainer = Trainer(
+        accelerator="cpu", max_epochs=1, logger=CSVLogger(tmp_path, name="run"), log_every_n_steps=every,
+        enable_progress_bar=False, enable_model_summary=False, enable_checkpointing=False,
+    )
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", ".*does not have many workers.*")
+        warnings.filterwarnings("ignore", ".*log_every_n_steps.*")
+        trainer.fit(module, loader, loader)
+    with open(trainer.logger.log_dir + "/metrics.csv", newline="") as stream:
+        return trainer, list(csv.DictReader(stream))
+
+
+@pytest.mark.parametrize("every, written", [(2, [1, 3]), (3, [2])])
+def test_step_loss_is_written_every_log_every_n_steps(tmp_path, every, written):
+    torch.manual_seed(0)
+    _, rows = _fit_with_csv(tmp_path, ImageClassifier("lenet", image_size=16), make_loader(n=18, batch=4), every)
+    assert [int(row["step"]) for row in rows if row.get("train/loss_step")] == written  # 5 steps: 0..4
+
+
 def test_epoch_values_equal_a_direct_computation_and_every_step_is_logged(tmp_path):
     torch.manual_seed(0)
     module = ImageClassifier("lenet", image_size=16, recipe="sgd", lr=1e-30)  # float32 weights never move
