@@ -3,10 +3,12 @@
 For 500 images of 3x32x32 and 1x28x28, cutoffs 3 and 15, bilinear and Gaussian interpolation:
 images per second of ``deform`` (one batched call, a field per image, sampling included) and of
 ``reference_diffeo.reference_deform`` called once per image (dense O(n^4) Gaussian), timed side
-by side in one process, median of repeats. Also the largest difference between the truncated
-Gaussian and the dense sum on the same fields.
+by side in one process, median of repeats. Bilinear is also compared with a bare identity
+``grid_sample`` on the same batch (what any resampling must cost at least), and ``deform`` is
+split into its parts (coefficient draws, sampling grid, ``grid_sample``). Also the largest
+difference between the truncated Gaussian and the dense sum on the same fields.
 
-Usage: python benchmarks/bench_diffeo.py [--images 500] [--repeats 5] [--out benchmarks/results/diffeo.json]
+Usage: python benchmarks/bench_diffeo.py [--images 500] [--repeats 11] [--threads 1] [--out benchmarks/results/diffeo.json]
 """
 
 from __future__ import annotations
@@ -21,20 +23,32 @@ import time
 from pathlib import Path
 
 import torch
+import torch.nn.functional as F
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from reference_diffeo import reference_deform, reference_gaussian  # noqa: E402
 
-from lightning_diffeo.diffeo import deform, remap, sample_displacement, temperature_from_displacement  # noqa: E402
+from lightning_diffeo.diffeo import (  # noqa: E402
+    deform,
+    remap,
+    sample_coefficients,
+    sample_displacement,
+    sampling_grid,
+    temperature_from_displacement,
+)
+
+
+CLOCK = {"clock": time.perf_counter}  # --clock cpu: process CPU time, robust to other jobs on a shared machine
 
 
 def _median_seconds(fn, repeats: int) -> float:
     fn()  # warm-up
+    clock = CLOCK["clock"]
     times = []
     for _ in range(repeats):
-        start = time.perf_counter()
+        start = clock()
         fn()
-        times.append(time.perf_counter() - start)
+        times.append(clock() - start)
     return statistics.median(times)
 
 
@@ -47,6 +61,26 @@ def _gaussian_error(images: torch.Tensor, temperature: float, cutoff: float) -> 
     return float((ours - dense).abs().max())
 
 
+def _bilinear_parts(images: torch.Tensor, temperature: float, cutoff: float, repeats: int) -> dict[str, float]:
+    """Seconds of an identity grid_sample on the batch, and of the three parts of ``deform``."""
+    count, n = images.shape[0], images.shape[-1]
+    axis = torch.linspace(-1, 1, n)
+    identity = torch.stack(torch.meshgrid(axis, axis, indexing="xy"), dim=-1).expand(count, n, n, 2).contiguous()
+    generator = torch.Generator().manual_seed(0)
+    coefficients = sample_coefficients(count, temperature, cutoff, generator=generator)
+    grid = sampling_grid(coefficients, n)
+
+    def sample(g):
+        return F.grid_sample(images, g, mode="bilinear", padding_mode="border", align_corners=True)
+
+    return {
+        "identity_grid_sample_s": _median_seconds(lambda: sample(identity), repeats),
+        "coefficients_s": _median_seconds(lambda: sample_coefficients(count, temperature, cutoff, generator=generator), repeats),
+        "grid_s": _median_seconds(lambda: sampling_grid(coefficients, n), repeats),
+        "grid_sample_s": _median_seconds(lambda: sample(grid), repeats),
+    }
+
+
 def _warm_up(n_images: int) -> None:
     """Run every path once so that first-call costs (allocator growth, kernels) are not timed."""
     for channels, n in ((3, 32), (1, 28)):
@@ -56,6 +90,9 @@ def _warm_up(n_images: int) -> None:
             reference_deform(images[0], 1e-3, 3, interpolation, torch.Generator().manual_seed(0))
 
 
+INTERPOLATIONS = {"chosen": ("bilinear", "gaussian")}
+
+
 def run(n_images: int, repeats: int) -> list[dict]:
     _warm_up(n_images)
     rows = []
@@ -63,7 +100,7 @@ def run(n_images: int, repeats: int) -> list[dict]:
         images = torch.rand(n_images, channels, n, n, generator=torch.Generator().manual_seed(0))
         for cutoff in (3, 15):
             temperature = temperature_from_displacement(1.0, cutoff, n)
-            for interpolation in ("bilinear", "gaussian"):
+            for interpolation in INTERPOLATIONS["chosen"]:
                 ours_gen, ref_gen = torch.Generator().manual_seed(0), torch.Generator().manual_seed(0)
                 ours = _median_seconds(
                     lambda: deform(images, cutoff=cutoff, temperature=temperature, interpolation=interpolation, generator=ours_gen),
@@ -84,8 +121,14 @@ def run(n_images: int, repeats: int) -> list[dict]:
                 }
                 if interpolation == "gaussian":
                     row["max_abs_error_vs_dense"] = _gaussian_error(images, temperature, cutoff)
+                else:
+                    row.update(_bilinear_parts(images, temperature, cutoff, repeats))
+                    row["ratio_to_identity_grid_sample"] = n_images / row["ours_images_per_s"] / row["identity_grid_sample_s"]
                 rows.append(row)
-                extra = f"  max|ours - dense| = {row['max_abs_error_vs_dense']:.1e}" if "max_abs_error_vs_dense" in row else ""
+                extra = (f"  max|ours - dense| = {row['max_abs_error_vs_dense']:.1e}" if "max_abs_error_vs_dense" in row
+                         else f"  x{row['ratio_to_identity_grid_sample']:.2f} an identity grid_sample "
+                              f"(draws {row['coefficients_s'] * 1e3:.2f} ms, grid {row['grid_s'] * 1e3:.2f} ms, "
+                              f"grid_sample {row['grid_sample_s'] * 1e3:.2f} ms)")
                 print(
                     f"{row['shape']:>8} c={cutoff:<3} {interpolation:<9} ours {row['ours_images_per_s']:>10.0f} img/s"
                     f"  per-image {row['reference_images_per_s']:>8.0f} img/s  speedup x{row['speedup']:.1f}{extra}",
@@ -98,13 +141,21 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--images", type=int, default=500)
     parser.add_argument("--repeats", type=int, default=11)
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--clock", choices=["wall", "cpu"], default="wall",
+                        help="cpu: process CPU time (with one thread, robust to other jobs on a shared machine)")
+    parser.add_argument("--interpolations", nargs="+", choices=["bilinear", "gaussian"], default=["bilinear", "gaussian"])
     parser.add_argument("--out", type=Path, default=Path("benchmarks/results/diffeo.json"))
     args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    CLOCK["clock"] = time.process_time if args.clock == "cpu" else time.perf_counter
+    INTERPOLATIONS["chosen"] = tuple(args.interpolations)
     machine = {
         "cpu_count": os.cpu_count(),
         "torch_threads": torch.get_num_threads(),
         "processor": platform.processor() or platform.machine(),
         "torch": torch.__version__,
+        "clock": args.clock,
     }
     print(f"machine: {machine}")
     rows = run(args.images, args.repeats)

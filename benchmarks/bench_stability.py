@@ -1,9 +1,11 @@
 """Probe overhead of measure_stability over the bare forward passes it needs, and its peak memory.
 
-For a ResNet18-like and a LeNet-like model on N random 3x32x32 images at the default settings
-(cutoffs 3, 5, 15; delta = 1 pixel; one diffeomorphism per image; median), measure_stability
-needs 1 + 2 * 3 = 7 forward passes over the N images (clean, then a deformed and a noisy batch
-per cutoff). The benchmark times, side by side in one run and repeated:
+For a ResNet18-like and a LeNet-like model on N random 3x32x32 images, cutoffs 3, 5, 15 and one
+diffeomorphism per image, measure_stability needs 1 + 2 * (items) forward passes over the N
+images (clean, then a deformed and a noisy batch per (cutoff, temperature) item):
+``--protocol default`` (delta = 1 pixel: 3 items, 7 passes) or ``--protocol full`` (the paper's
+30-temperature sweep per cutoff: 90 items, 181 passes). The benchmark times, side by side in
+one run and repeated:
 
 * ``bare``: those 7 passes of plain ``model(batch)`` under ``torch.no_grad`` in eval mode,
   same batch size, same chunking;
@@ -12,14 +14,21 @@ per cutoff). The benchmark times, side by side in one run and repeated:
 
 and reports the ratios ``output / bare`` and ``all_layers / bare`` of the fastest of the
 repeats (other processes sharing the CPU only ever slow a run down, so the minimum is the
-robust estimate), and the median of the per-repeat ratios. Peak memory is the
+robust estimate), and the median of the per-repeat ratios; also the median of the per-repeat ratios of process CPU
+time (with one thread, other jobs on a shared machine barely change it). Peak memory is the
 high-water mark of the process RSS sampled every 5 ms during one call made in a fresh
 interpreter (model built, images made, one warm-up batch), minus the RSS just before the call
 (plus ``torch.cuda.max_memory_allocated`` on CUDA).
 
+``--reductions`` also times the estimator reductions alone against reference copies of the
+first version's (``torch.median(dim=0)``, the masked float64-centred pair denominator).
+``--average median`` measures one average only (the first version's default; both averages
+share the forward passes). Runs with ``--threads`` torch threads (default 1).
+
 Usage::
 
     python benchmarks/bench_stability.py                       # 500 images, 5 repeats, CPU
+    python benchmarks/bench_stability.py --models lenet --protocol full --reductions
     python benchmarks/bench_stability.py --n-images 100 --repeats 1 --device cuda
 """
 
@@ -43,6 +52,16 @@ from lightning_diffeo.stability import measure_stability
 from lightning_diffeo.stability.probe import batch_slices
 
 CUTOFFS = (3, 5, 15)
+CPU_TIMES: list[float] = []  # process CPU time of the last timed call(s): robust to other jobs on the machine
+SETTINGS: dict = {"protocol": "default", "average": ("median", "mean")}  # set by main()
+
+
+def _protocol_kwargs() -> dict:
+    return {"sweep": True} if SETTINGS["protocol"] == "full" else {"deltas": (1.0,)}
+
+
+def _passes() -> int:
+    return 1 + 2 * len(CUTOFFS) * (30 if SETTINGS["protocol"] == "full" else 1)
 
 
 # ---------------------------------------------------------------- fallback models
@@ -156,23 +175,27 @@ def _sync(device: torch.device) -> None:
 def bare_forward(model: nn.Module, images: torch.Tensor, passes: int, batch_size: int) -> float:
     """Seconds for ``passes`` plain forward passes over ``images`` in the same chunks."""
     _sync(images.device)
-    start = time.perf_counter()
+    start, cpu_start = time.perf_counter(), time.process_time()
     with torch.no_grad():
         for _ in range(passes):
             for part in batch_slices(images.shape[0], batch_size):
                 model(images[part])
     _sync(images.device)
+    CPU_TIMES.append(time.process_time() - cpu_start)
     return time.perf_counter() - start
 
 
 def timed_measure(model: nn.Module, images: torch.Tensor, layers, batch_size: int) -> tuple[float, PeakMemory]:
     _sync(images.device)
     with PeakMemory(images.device) as memory:
-        start = time.perf_counter()
-        measure_stability(model, images, layers=layers, batch_size=batch_size,
-                          generator=torch.Generator().manual_seed(0), progress=False)
+        start, cpu_start = time.perf_counter(), time.process_time()
+        average = SETTINGS["average"]
+        measure_stability(model, images, cutoffs=CUTOFFS, layers=layers, batch_size=batch_size,
+                          average=average if len(average) > 1 else average[0],
+                          generator=torch.Generator().manual_seed(0), progress=False, **_protocol_kwargs())
         _sync(images.device)
         elapsed = time.perf_counter() - start
+        CPU_TIMES.append(time.process_time() - cpu_start)
     return elapsed, memory
 
 
@@ -184,7 +207,7 @@ def memory_child(name: str, probe: str, n_images: int, batch_size: int, device: 
     bare_forward(model, images[:batch_size], 1, batch_size)
     if probe == "bare":
         with PeakMemory(images.device) as peak:
-            bare_forward(model, images, 1 + 2 * len(CUTOFFS), batch_size)
+            bare_forward(model, images, _passes(), batch_size)
     else:
         _, peak = timed_measure(model, images, "output" if probe == "output" else None, batch_size)
     print(json.dumps({"peak_rss": peak.peak_rss, "cuda_peak": peak.cuda_peak}))
@@ -193,7 +216,8 @@ def memory_child(name: str, probe: str, n_images: int, batch_size: int, device: 
 def fresh_process_memory(name: str, probe: str, n_images: int, batch_size: int, device: str) -> dict[str, float]:
     """Peak memory of one measurement in a fresh interpreter (no allocator state from other runs)."""
     command = [sys.executable, __file__, "--memory-child", name, probe, "--n-images", str(n_images),
-               "--batch-size", str(batch_size), "--device", device]
+               "--batch-size", str(batch_size), "--device", device, "--protocol", SETTINGS["protocol"],
+               "--average", *SETTINGS["average"], "--threads", str(torch.get_num_threads())]
     completed = subprocess.run(command, capture_output=True, text=True, check=True)
     values = json.loads(completed.stdout.strip().splitlines()[-1])
     return {"rss_mib": values["peak_rss"] / 2**20, "cuda_mib": values["cuda_peak"] / 2**20}
@@ -203,15 +227,18 @@ def bench_model(name: str, images: torch.Tensor, repeats: int, batch_size: int) 
     torch.manual_seed(0)
     model, source = build(name)
     model = model.to(images.device).eval()
-    passes = 1 + 2 * len(CUTOFFS)
+    passes = _passes()
     layers = list(getattr(model, "probe_layers", ("output",)))
     bare_forward(model, images[:batch_size], 1, batch_size)  # warm-up
     times: dict[str, list[float]] = {"bare": [], "output": [], "all_layers": []}
+    cpu: dict[str, list[float]] = {"bare": [], "output": [], "all_layers": []}
     for repeat in range(repeats):
         times["bare"].append(bare_forward(model, images, passes, batch_size))
+        cpu["bare"].append(CPU_TIMES[-1])
         for key, probe in (("output", "output"), ("all_layers", None)):
             times[key].append(timed_measure(model, images, probe, batch_size)[0])
-        print(f"[{name}] repeat {repeat + 1}/{repeats}: " + ", ".join(f"{k} {v[-1]:.2f}s" for k, v in times.items()), flush=True)
+            cpu[key].append(CPU_TIMES[-1])
+        print(f"[{name}] repeat {repeat + 1}/{repeats}: " + ", ".join(f"{k} {v[-1]:.2f}s (CPU {cpu[k][-1]:.2f}s)" for k, v in times.items()), flush=True)
     median = {k: statistics.median(v) for k, v in times.items()}
     best = {k: min(v) for k, v in times.items()}
     memory = {key: fresh_process_memory(name, key, images.shape[0], batch_size, str(images.device))
@@ -225,16 +252,83 @@ def bench_model(name: str, images: torch.Tensor, repeats: int, batch_size: int) 
         "ratio_output_median_of_repeats": statistics.median(o / b for o, b in zip(times["output"], times["bare"])),
         "ratio_all_layers_median_of_repeats": statistics.median(a / b for a, b in zip(times["all_layers"], times["bare"])),
         "peak_rss_mib": {k: v["rss_mib"] for k, v in memory.items()},
+        # CPU time of the process (1 thread): other jobs on a shared machine barely change it
+        "cpu_s": cpu,
+        "cpu_ratio_output": statistics.median(o / b for o, b in zip(cpu["output"], cpu["bare"])),
+        "cpu_ratio_all_layers": statistics.median(a / b for a, b in zip(cpu["all_layers"], cpu["bare"])),
     }
     if images.device.type == "cuda":
         result["peak_cuda_mib"] = {k: v["cuda_mib"] for k, v in memory.items()}
     print(f"[{name}] ratio (fastest runs) output-only {result['ratio_output']:.3f}, all layers {result['ratio_all_layers']:.3f}; "
           f"median of per-repeat ratios {result['ratio_output_median_of_repeats']:.3f}, "
-          f"{result['ratio_all_layers_median_of_repeats']:.3f}; "
+          f"{result['ratio_all_layers_median_of_repeats']:.3f}; CPU-time ratios {result['cpu_ratio_output']:.3f}, "
+          f"{result['cpu_ratio_all_layers']:.3f}; "
           f"peak RSS increase bare forwards {result['peak_rss_mib']['bare']:.0f} MiB, "
           f"output {result['peak_rss_mib']['output']:.0f} MiB, "
           f"all layers {result['peak_rss_mib']['all_layers']:.0f} MiB", flush=True)
     return result
+
+
+def _reference_median(squares: torch.Tensor) -> float:
+    return float(squares.median(dim=0).values.double().sum())
+
+
+def _reference_pair_median(features: torch.Tensor, chunk_size: int = 1024) -> float:
+    count = features.shape[0]
+    centred = (features.double() - features.double().mean(dim=0, keepdim=True)).float()
+    norms = centred.square().sum(dim=1)
+    upper = []
+    for start in range(0, count - 1, chunk_size):
+        stop = min(start + chunk_size, count - 1)
+        block = norms[start:stop, None] + norms[None, :] - 2.0 * centred[start:stop] @ centred.T
+        mask = torch.arange(count)[None, :] > torch.arange(start, stop)[:, None]
+        upper.append(block[mask].clamp_min_(0.0))
+    return float(torch.cat(upper).median())
+
+
+def _best_of(fn, repeats: int) -> tuple[float, object]:
+    best, value = float("inf"), None
+    for _ in range(repeats):
+        start = time.perf_counter()
+        value = fn()
+        best = min(best, time.perf_counter() - start)
+    return best, value
+
+
+def bench_reductions(repeats: int) -> list[dict]:
+    """The estimator reductions alone, new against the first version's, on the same data."""
+    from lightning_diffeo.stability import NumeratorAccumulator, pair_denominators
+
+    rows = []
+    g = torch.Generator().manual_seed(0)
+    for label, rows_count, dim in (("LeNet stage1", 500, 6 * 28 * 28), ("ResNet18 layer1", 500, 64 * 32 * 32)):
+        clean = torch.rand(rows_count, dim, generator=g).clamp_min(0.5) - 0.5  # sparse, as after a ReLU
+        perturbed = clean + 0.1 * torch.randn(rows_count, dim, generator=g)
+        squares = (perturbed - clean).square()
+
+        def new() -> float:
+            accumulator = NumeratorAccumulator("median", rows_count, dim)
+            accumulator.add(perturbed, clean)
+            return accumulator.value()
+
+        def old() -> float:
+            return _reference_median(torch.sub(perturbed, clean).square_())
+
+        t_old, v_old = _best_of(old, repeats)
+        t_new, v_new = _best_of(new, repeats)
+        rows.append({"reduction": f"median numerator [{rows_count}, {dim}] ({label})", "first_version_s": t_old,
+                     "now_s": t_new, "speedup": t_old / t_new, "identical": v_old == v_new})
+        del squares
+    for count, dim in ((500, 4704), (5000, 400)):
+        features = torch.rand(count, dim, generator=g)
+        t_old, v_old = _best_of(lambda: _reference_pair_median(features), max(1, repeats // 2))
+        t_new, v_new = _best_of(lambda: pair_denominators(features, "median")["median"], max(1, repeats // 2))
+        rows.append({"reduction": f"median pair denominator N={count}, D={dim}", "first_version_s": t_old,
+                     "now_s": t_new, "speedup": t_old / t_new, "relative_difference": abs(v_new - v_old) / v_old})
+    for row in rows:
+        print(f"[reductions] {row['reduction']}: first version {row['first_version_s'] * 1e3:.1f} ms, "
+              f"now {row['now_s'] * 1e3:.1f} ms (x{row['speedup']:.1f})", flush=True)
+    return rows
 
 
 def main(argv: list[str] | None = None) -> dict:
@@ -245,8 +339,14 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--models", nargs="+", default=["resnet", "lenet"], choices=["resnet", "lenet"])
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--out", type=Path, default=Path(__file__).parent / "results")
+    parser.add_argument("--protocol", choices=["default", "full"], default="default")
+    parser.add_argument("--average", nargs="+", choices=["median", "mean"], default=["median", "mean"])
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--reductions", action="store_true", help="also time the reductions alone")
     parser.add_argument("--memory-child", nargs=2, metavar=("MODEL", "PROBE"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    torch.set_num_threads(args.threads)
+    SETTINGS["protocol"], SETTINGS["average"] = args.protocol, tuple(args.average)
     if args.memory_child:
         memory_child(*args.memory_child, args.n_images, args.batch_size, args.device)
         return {}
@@ -255,14 +355,17 @@ def main(argv: list[str] | None = None) -> dict:
     report = {
         "benchmark": "bench_stability",
         "settings": {"n_images": args.n_images, "repeats": args.repeats, "batch_size": args.batch_size,
-                     "cutoffs": list(CUTOFFS), "delta": 1.0, "diffeos_per_image": 1, "average": "median"},
+                     "cutoffs": list(CUTOFFS), "protocol": args.protocol, "forward_passes": _passes(),
+                     "diffeos_per_image": 1, "average": list(args.average)},
         "machine": {"platform": platform.platform(), "cpu_count": os.cpu_count(), "torch": torch.__version__,
                     "threads": torch.get_num_threads(), "device": str(device),
                     "gpu": torch.cuda.get_device_name(device) if device.type == "cuda" else None},
         "results": [bench_model(name, images, args.repeats, args.batch_size) for name in args.models],
     }
+    if args.reductions:
+        report["reductions"] = bench_reductions(args.repeats)
     args.out.mkdir(parents=True, exist_ok=True)
-    path = args.out / f"bench_stability_{device.type}.json"
+    path = args.out / f"bench_stability_{device.type}_{args.protocol}.json"
     temporary = path.with_suffix(".json.tmp")
     temporary.write_text(json.dumps(report, indent=1))
     os.replace(temporary, path)

@@ -37,6 +37,14 @@ from lightning import Callback, Trainer
 
 from lightning_diffeo.models import ImageClassifier, build_optimization
 
+CLOCK = {"clock": time.perf_counter}
+
+
+def _clock() -> float:
+    """Wall time, or process CPU time with ``--clock cpu`` (robust to other jobs on a shared machine)."""
+    return CLOCK["clock"]()
+
+
 DEFAULTS = {  # arch: (batch size, steps per run)
     "lenet": (128, 40),
     "resnet18": (64, 6),
@@ -50,10 +58,10 @@ class _StepClock(Callback):
         self.stamps: list[float] = []
 
     def on_train_batch_start(self, trainer, pl_module, batch, batch_idx) -> None:
-        self.stamps.append(time.perf_counter())
+        self.stamps.append(_clock())
 
     def on_train_end(self, trainer, pl_module) -> None:
-        self.stamps.append(time.perf_counter())
+        self.stamps.append(_clock())
 
 
 def _loader(x: torch.Tensor, y: torch.Tensor, batch_size: int) -> torch.utils.data.DataLoader:
@@ -69,14 +77,14 @@ def run_lightning(arch: str, init: dict, loader, warmup: int) -> tuple[float, fl
         enable_model_summary=False, enable_checkpointing=False, num_sanity_val_steps=0,
         limit_val_batches=0, callbacks=[clock],
     )
-    start = time.perf_counter()
+    start = _clock()
     trainer.fit(module, loader)
-    end = time.perf_counter()
+    end = _clock()
     return end - start, clock.stamps[-1] - clock.stamps[warmup], module
 
 
 def run_plain(arch: str, init: dict, loader, warmup: int) -> tuple[float, float, ImageClassifier]:
-    start = time.perf_counter()
+    start = _clock()
     module = ImageClassifier(arch)
     module.load_state_dict(init)
     model = module.model
@@ -87,7 +95,7 @@ def run_plain(arch: str, init: dict, loader, warmup: int) -> tuple[float, float,
     correct = torch.zeros((), dtype=torch.long)
     stamps = []
     for x, y in loader:
-        stamps.append(time.perf_counter())
+        stamps.append(_clock())
         logits = model(x)
         loss = F.cross_entropy(logits, y)
         optimizer.zero_grad(set_to_none=True)
@@ -97,7 +105,7 @@ def run_plain(arch: str, init: dict, loader, warmup: int) -> tuple[float, float,
         total_loss += loss.detach() * x.shape[0]
         correct += (logits.detach().argmax(dim=1) == y).sum()
     _ = (total_loss / len(loader.dataset)).item(), (correct / len(loader.dataset)).item()
-    end = time.perf_counter()
+    end = _clock()
     return end - start, end - stamps[warmup], module
 
 
@@ -153,10 +161,15 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--warmup", type=int, default=2, help="steps left out of the steady-state timing")
     parser.add_argument("--quick", action="store_true", help="3 steps, 2 repeats: checks that it runs")
+    parser.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
+    parser.add_argument("--clock", choices=["wall", "cpu"], default="wall",
+                        help="cpu: process CPU time (with one thread, robust to other jobs on a shared machine)")
     parser.add_argument("--out", type=Path, default=Path(__file__).parent / "results" / "bench_training.json")
     args = parser.parse_args(argv)
     if args.quick:
         args.steps, args.repeats, args.warmup = 3, 2, 1
+    torch.set_num_threads(args.threads)
+    CLOCK["clock"] = time.process_time if args.clock == "cpu" else time.perf_counter
     warnings.filterwarnings("ignore", ".*does not have many workers.*")
     warnings.filterwarnings("ignore", ".*LeafSpec.*")
     runs = []
@@ -171,7 +184,8 @@ def main(argv: list[str] | None = None) -> dict:
         "benchmark": "lightning_vs_plain_training",
         "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "machine": {"platform": platform.platform(), "processor": platform.processor(),
-                    "torch_threads": torch.get_num_threads(), "cuda": torch.cuda.is_available()},
+                    "torch_threads": torch.get_num_threads(), "cuda": torch.cuda.is_available(),
+                    "clock": args.clock},
         "versions": {"torch": torch.__version__, "lightning": lightning.__version__},
         "runs": runs,
     }

@@ -7,8 +7,15 @@ the participation-ratio derivation of the Gaussian width, and the ``Diffeo`` tra
 
 from ._checks import INTERPOLATIONS
 from .beta import sample_beta
-from .distortion import distortion, expected_max_distortion, is_diffeomorphism, max_distortion
-from .fields import displacement_from_coefficients, sample_coefficients, sample_displacement, sampling_grid, sine_basis
+from .distortion import distortion, distortion_bound, expected_max_distortion, is_diffeomorphism, max_distortion
+from .fields import (
+    displacement_from_coefficients,
+    sample_coefficients,
+    sample_displacement,
+    sampling_grid,
+    sine_basis,
+    working_dtype,
+)
 from .interpolation import GAUSSIAN_SIGMA, gaussian_smooth, gaussian_window_radius, remap, resample_grid
 from .participation import (
     average_participation_bilinear,
@@ -38,6 +45,7 @@ __all__ = [
     "derive_gaussian_sigma",
     "displacement_from_coefficients",
     "distortion",
+    "distortion_bound",
     "expected_max_distortion",
     "gaussian_smooth",
     "gaussian_window_radius",
@@ -57,4 +65,5 @@ __all__ = [
     "temperature_from_displacement",
     "temperature_range",
     "typical_displacement",
+    "working_dtype",
 ]

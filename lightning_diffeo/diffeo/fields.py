@@ -17,11 +17,23 @@ from .scales import mode_mask
 
 __all__ = [
     "displacement_from_coefficients",
+    "working_dtype",
     "sample_coefficients",
     "sample_displacement",
     "sampling_grid",
     "sine_basis",
 ]
+
+
+def working_dtype(dtype: torch.dtype) -> torch.dtype:
+    """The dtype fields and resampling compute in: float32 and float64 as given, float32 otherwise.
+
+    Half precision and bfloat16 images are deformed in float32 and converted back.
+
+    >>> working_dtype(torch.float16), working_dtype(torch.float64)
+    (torch.float32, torch.float64)
+    """
+    return dtype if dtype in (torch.float32, torch.float64) else torch.float32
 
 
 def _per_sample(value: float | torch.Tensor, batch_size: int, name: str) -> torch.Tensor:
@@ -68,20 +80,31 @@ def sample_coefficients(
     if not dtype.is_floating_point:
         raise TypeError(f"dtype must be a floating dtype, got {dtype}")
     check_temperature("temperature", temperature)
-    temperatures = _per_sample(temperature, batch_size, "temperature")
-    cutoffs = _per_sample(cutoff, batch_size, "cutoff")
-    mask = mode_mask(cutoffs) if batch_size else mode_mask(float(torch.as_tensor(cutoff).max()))
+    shared = _is_scalar(temperature) and _is_scalar(cutoff)
+    if shared:  # one [M, M] standard deviation for the whole batch, broadcast below
+        temperatures = torch.tensor([float(temperature)], dtype=torch.float64)
+        mask = mode_mask(float(cutoff))[None]
+    else:
+        temperatures = _per_sample(temperature, batch_size, "temperature")
+        cutoffs = _per_sample(cutoff, batch_size, "cutoff")
+        mask = mode_mask(cutoffs) if batch_size else mode_mask(float(torch.as_tensor(cutoff).max()))[None]
     size = mask.shape[-1]
     k = torch.arange(1, size + 1, dtype=torch.float64)
     inverse_energy = 1.0 / (k[:, None] ** 2 + k[None, :] ** 2)
-    std = (temperatures[:, None, None] * inverse_energy * mask).sqrt()  # [B, M, M]
+    std = (temperatures[:, None, None] * inverse_energy * mask).sqrt()  # [B or 1, M, M], float64 (exact)
     sample_device = generator.device if generator is not None else torch.device("cpu")
-    draw_dtype = dtype if dtype in (torch.float32, torch.float64) else torch.float32
+    # The normals are drawn in float32 unless float64 coefficients are asked for; the same
+    # generator state gives the same draws on every device (they are drawn on its device).
+    draw_dtype = working_dtype(dtype)
     normals = torch.randn(
         (batch_size, 2, size, size), generator=generator, device=sample_device, dtype=draw_dtype
     )
     coefficients = normals * std[:, None].to(device=sample_device, dtype=draw_dtype)
     return coefficients.to(device=device or "cpu", dtype=dtype)
+
+
+def _is_scalar(value: float | torch.Tensor) -> bool:
+    return not isinstance(value, torch.Tensor) or value.dim() == 0
 
 
 def sine_basis(n: int, size: int, *, derivative: bool = False, device=None, dtype=None) -> torch.Tensor:
@@ -137,11 +160,13 @@ def sampling_grid(coefficients: torch.Tensor, n: int) -> torch.Tensor:
         raise ValueError(f"coefficients must have shape [B, 2, M, M], got {tuple(coefficients.shape)}")
     basis = sine_basis(n, coefficients.shape[-1], device=coefficients.device, dtype=coefficients.dtype)
     to_grid = 2.0 / (n - 1)
-    grid = torch.einsum("bkij,xi,yj->byxk", coefficients * (-n * to_grid), basis, basis)
+    # Built as separate x and y planes [B, 2, n, n] and returned as a [B, n, n, 2] view:
+    # grid_sample reads this layout faster than an interleaved contiguous grid.
+    planes = torch.einsum("bkij,xi,yj->bkyx", coefficients * (-n * to_grid), basis, basis)
     axis = torch.arange(n, device=coefficients.device, dtype=coefficients.dtype) * to_grid - 1.0
-    grid[..., 0] += axis
-    grid[..., 1] += axis[:, None]
-    return grid
+    planes[:, 0] += axis
+    planes[:, 1] += axis[:, None]
+    return planes.permute(0, 2, 3, 1)
 
 
 def sample_displacement(

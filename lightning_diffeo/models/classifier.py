@@ -19,10 +19,11 @@ __all__ = ["ImageClassifier"]
 class ImageClassifier(LightningModule):
     """Cross-entropy image classifier with accuracy metrics and a training recipe.
 
-    Logs ``train/loss``, ``train/acc`` (epoch averages), ``val/loss``, ``val/acc``,
-    ``test/loss``, ``test/acc``. Hyper-parameters are saved, so
-    ``ImageClassifier.load_from_checkpoint(path, weights_only=True)`` rebuilds a registry
-    model with no arguments. When ``arch`` is an ``nn.Module`` it is not stored in the hyper-parameters:
+    Logs ``train/loss``, ``train/acc`` (epoch averages), ``train/loss_step`` (per step, every
+    ``log_every_n_steps``), ``val/loss``, ``val/acc``, ``test/loss``, ``test/acc`` (epoch
+    averages weighted by batch size). Hyper-parameters are saved, so
+    ``ImageClassifier.load_from_checkpoint(path, weights_only=True)`` rebuilds a registry model with no
+    arguments. When ``arch`` is an ``nn.Module`` it is not stored in the hyper-parameters:
     pass it again, ``ImageClassifier.load_from_checkpoint(path, arch=MyNet())``.
 
     Args:
@@ -75,6 +76,7 @@ class ImageClassifier(LightningModule):
         self.train_acc = MulticlassAccuracy(num_classes=num_classes, average="micro")
         self.val_acc = MulticlassAccuracy(num_classes=num_classes, average="micro")
         self.test_acc = MulticlassAccuracy(num_classes=num_classes, average="micro")
+        self._epoch_loss: dict[str, tuple[torch.Tensor | None, int]] = {}  # stage -> (sum of loss * batch, images)
 
     @staticmethod
     def _build_model(
@@ -113,26 +115,60 @@ class ImageClassifier(LightningModule):
         return self.model(x)
 
     def _shared_step(self, batch: tuple[torch.Tensor, torch.Tensor], stage: str, metric: MulticlassAccuracy):
+        # Per batch only tensor arithmetic (no host sync): the accuracy state is updated and the
+        # loss summed; the epoch values are logged once per epoch in ``_log_epoch``.
         x, y = batch
         logits = self(x)
         loss = F.cross_entropy(logits, y)
-        metric(logits.detach(), y)
+        metric.update(logits.detach(), y)
         batch_size = x.shape[0]
-        # sync_dist: the epoch mean over every DDP rank (one reduction per epoch, a no-op on one device)
-        self.log(f"{stage}/loss", loss.detach(), on_step=False, on_epoch=True, batch_size=batch_size,
-                 prog_bar=stage != "train", sync_dist=True)
-        self.log(f"{stage}/acc", metric, on_step=False, on_epoch=True, batch_size=batch_size,
-                 prog_bar=stage != "train")
+        total, count = self._epoch_loss.get(stage, (None, 0))
+        weighted = loss.detach() * batch_size
+        self._epoch_loss[stage] = (weighted if total is None else total + weighted, count + batch_size)
         return loss
 
+    def _log_epoch(self, stage: str, metric: MulticlassAccuracy) -> None:
+        total, count = self._epoch_loss.pop(stage, (None, 0))
+        if not count:
+            return
+        # sync_dist: the mean over every DDP rank (a no-op on one device); the metric syncs itself.
+        self.log(f"{stage}/loss", total / count, prog_bar=stage != "train", sync_dist=True)
+        self.log(f"{stage}/acc", metric.compute(), prog_bar=stage != "train")
+        metric.reset()
+
     def training_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> torch.Tensor:
-        return self._shared_step(batch, "train", self.train_acc)
+        loss = self._shared_step(batch, "train", self.train_acc)
+        if self._writes_step_metrics():
+            self.log("train/loss_step", loss.detach(), on_step=True, on_epoch=False, batch_size=batch[0].shape[0])
+        return loss
+
+    def _writes_step_metrics(self) -> bool:
+        """Whether the loggers write step metrics after this batch (every ``log_every_n_steps``
+        optimizer steps, as Lightning decides): ``self.log`` is called only then."""
+        trainer = self.trainer
+        if not trainer.loggers:
+            return False
+        every = trainer.log_every_n_steps
+        return bool(trainer.fast_dev_run) or trainer.should_stop or (every > 0 and (self.global_step + 1) % every == 0)
+
+    def on_train_epoch_start(self) -> None:
+        self._epoch_loss.pop("train", None)
+        self.train_acc.reset()
+
+    def on_train_epoch_end(self) -> None:
+        self._log_epoch("train", self.train_acc)
 
     def validation_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> None:
         self._shared_step(batch, "val", self.val_acc)
 
+    def on_validation_epoch_end(self) -> None:
+        self._log_epoch("val", self.val_acc)
+
     def test_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> None:
         self._shared_step(batch, "test", self.test_acc)
+
+    def on_test_epoch_end(self) -> None:
+        self._log_epoch("test", self.test_acc)
 
     def predict_step(self, batch: Any, batch_idx: int) -> torch.Tensor:
         x = batch[0] if isinstance(batch, (tuple, list)) else batch

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Callable, Sequence
+from typing import Literal
 
 import torch
 from torch import nn
@@ -14,12 +16,11 @@ from lightning_diffeo.diffeo import (
     temperature_range,
     typical_displacement,
 )
-from lightning_diffeo.stability.capture import ActivationCapture, relative_depths, resolve_layers
-from lightning_diffeo.stability.estimators import check_average, pair_denominator, relative_stability
-from lightning_diffeo.stability.modes import check_mode, check_positive_int, model_mode
+from lightning_diffeo.stability.estimators import relative_stability
 from lightning_diffeo.stability.perturb import check_probe_images, perturb, reference_images
-from lightning_diffeo.stability.probe import Prober, check_model_device, new_generator
+from lightning_diffeo.stability.probe import ProbeSession, new_generator
 from lightning_diffeo.stability.result import StabilityResult
+from lightning_diffeo.validation import as_float_list, check_choice, check_positive_int
 
 __all__ = ["SWEEP_POINTS", "measure_stability", "sweep_temperatures", "work_items"]
 
@@ -27,24 +28,8 @@ SWEEP_POINTS = 30
 _DEFAULT_DELTAS = (1.0,)
 
 
-def _progress(total: int, enabled: bool, desc: str):
-    from tqdm.auto import tqdm
-
-    return tqdm(total=total, disable=not enabled, desc=desc, leave=False)
-
-
 def _as_floats(values: float | Sequence[float], name: str) -> list[float]:
-    if isinstance(values, (int, float)) and not isinstance(values, bool):
-        values = [values]
-    try:
-        floats = [float(v) for v in values]
-    except (TypeError, ValueError):
-        raise TypeError(f"{name} must be a number or a sequence of numbers, got {values!r}") from None
-    if not floats:
-        raise ValueError(f"{name} is empty")
-    if any(not math.isfinite(v) or v <= 0 for v in floats):
-        raise ValueError(f"{name} must be positive and finite, got {floats}")
-    return floats
+    return as_float_list(name, values, positive=True)
 
 
 def sweep_temperatures(n: int, cutoff: float, points: int = SWEEP_POINTS) -> list[float]:
@@ -66,7 +51,7 @@ def work_items(
     Exactly one of ``deltas`` (the default), ``temperatures`` or ``sweep`` chooses the
     temperatures, which apply to every cutoff.
     """
-    cutoff_list = _as_floats(cutoffs, "cutoffs")
+    cutoff_list = _as_floats(cutoffs, "cutoffs")  # ValueError/TypeError with one line
     if any(c <= 1 for c in cutoff_list):
         raise ValueError(f"every cutoff must be > 1 (ln c > 0), got {cutoff_list}")
     explicit_deltas = deltas is not None and deltas is not _DEFAULT_DELTAS
@@ -87,6 +72,19 @@ def work_items(
     return items
 
 
+def _warn_above_t_max(items: list[tuple[float, float, float]], n: int) -> None:
+    """One warning listing the requested (cutoff, T) with T > T_max(c), as ``Diffeo`` does."""
+    above = [(c, t) for c, t, _ in items if t > temperature_range(n, c)[1]]
+    if above:
+        shown = ", ".join(f"(c={c:g}, T={t:.3g} > T_max={temperature_range(n, c)[1]:.3g})" for c, t in above)
+        warnings.warn(
+            f"temperature above T_max(c) for {shown}: the maps may not be diffeomorphisms "
+            "(see fraction_diffeomorphic in the records)",
+            RuntimeWarning,
+            stacklevel=3,
+        )
+
+
 def measure_stability(
     model: nn.Module,
     images: torch.Tensor,
@@ -95,15 +93,16 @@ def measure_stability(
     deltas: float | Sequence[float] | None = _DEFAULT_DELTAS,
     temperatures: float | Sequence[float] | None = None,
     sweep: bool = False,
-    interpolation: str = "bilinear",
+    interpolation: Literal["bilinear", "gaussian", "nearest"] = "bilinear",
     layers: str | Sequence[str] | None = None,
-    average: str = "median",
+    average: Literal["median", "mean"] | Sequence[Literal["median", "mean"]] = ("median", "mean"),
     diffeos_per_image: int = 1,
-    batch_size: int = 128,
+    batch_size: int | None = None,
     normalize: Callable[[torch.Tensor], torch.Tensor] | None = None,
-    mode: str = "eval",
+    mode: Literal["eval", "init"] = "eval",
     generator: torch.Generator | None = None,
     progress: bool = True,
+    store: Literal["auto", "device", "host"] = "auto",
 ) -> StabilityResult:
     """Relative stability R_f = D_f / G_f of a model's output and hidden layers.
 
@@ -111,10 +110,11 @@ def measure_stability(
     times (tau x) and gets isotropic Gaussian noise eta of the same norm, ``||eta|| =
     ||tau x - x||`` per image (in pixel space); ``normalize`` is applied after perturbing.
     With Gaussian interpolation every comparison uses the smoothed image x~ instead of x.
+    Every requested average is computed from the same forward passes.
 
     Args:
         model: any module; the forward passes run on the images' device.
-        images: probe images [N, C, n, n] in [0, 1] pixel space, N >= 2.
+        images: probe images [N, C, n, n] in [0, 1] pixel space, N >= 2, finite.
         cutoffs: highest modes of the fields, each > 1.
         deltas: typical displacements in pixels, converted to T(delta) per cutoff (default 1).
         temperatures: explicit temperatures instead of ``deltas``.
@@ -122,22 +122,31 @@ def measure_stability(
         interpolation: ``"bilinear"``, ``"gaussian"`` or ``"nearest"``.
         layers: None (``model.probe_layers`` if declared, else ``"output"``), ``"output"``,
             or module names as in ``named_modules()``; ``"output"`` is the return value.
-        average: ``"median"`` (the authors' estimator) or ``"mean"``.
+        average: ``"median"`` (the authors' estimator), ``"mean"``, or a list of them
+            (default both; see docs/stability.md for when each is meaningful).
         diffeos_per_image: diffeomorphisms (and noise draws) per image per temperature.
-        batch_size: images per forward pass.
+        batch_size: images per forward pass; None: 128 in ``eval`` mode, and in ``init`` mode
+            the whole probe set (batch-norm statistics over all N images, as the authors do).
         normalize: callable applied to every batch before the forward pass (e.g. the
             datamodule's normalisation); None feeds images as given.
         mode: ``"eval"`` (trained networks) or ``"init"`` (batch-norm uses batch statistics,
             see :func:`init_mode`); training flags are restored afterwards.
         generator: source of every random draw; the global RNG is never used.
         progress: show a progress bar over (cutoff, temperature) items.
+        store: where activations are kept and reduced when the images are on an accelerator:
+            ``"auto"`` (on the device if the buffers fit, else the host), ``"device"``, ``"host"``.
 
     Returns:
-        A :class:`StabilityResult` with one record per (layer, cutoff, temperature).
+        A :class:`StabilityResult` with one record per (layer, cutoff, temperature, average),
+        each with ``fraction_diffeomorphic``: the fraction of sampled fields with max Xi < 1.
 
     Raises:
-        ValueError: bad images (not 4-D, not square, fewer than 2), unknown layer names,
-            non-finite activations (the message names the layer), bad settings.
+        ValueError: bad images (not 4-D, not square, fewer than 2, NaN/inf, not in [0, 1]),
+            a model on another device or of another dtype than its inputs, unknown layer
+            names, non-finite activations (the message names the layer), bad settings.
+
+    Warns:
+        RuntimeWarning: once, when requested temperatures (or deltas) exceed T_max(c).
 
     A layer that is constant across images (zero denominator) gets NaN D_f, G_f, R_f with
     a ``RuntimeWarning``.
@@ -147,49 +156,43 @@ def measure_stability(
         >>> x = torch.rand(16, 1, 8, 8, generator=torch.Generator().manual_seed(0))
         >>> result = measure_stability(net, x, cutoffs=3, layers=["1", "output"],
         ...                            generator=torch.Generator().manual_seed(0), progress=False)
-        >>> result.layers
-        ['1', 'output']
+        >>> result.layers, sorted({r["average"] for r in result.records})
+        (['1', 'output'], ['mean', 'median'])
     """
     images = check_probe_images(images)
-    check_model_device(model, images)
-    check_average(average)
-    if interpolation not in INTERPOLATIONS:
-        raise ValueError(f"interpolation must be one of {tuple(INTERPOLATIONS)}, got {interpolation!r}")
-    check_mode(mode)
+    check_choice("interpolation", interpolation, INTERPOLATIONS)
     check_positive_int("diffeos_per_image", diffeos_per_image)
-    names = resolve_layers(model, layers)
-    depths = dict(zip(names, relative_depths(names)))
-    count, channels, size = images.shape[0], images.shape[1], images.shape[-1]
+    count, size = images.shape[0], images.shape[-1]
     items = work_items(size, cutoffs, deltas, temperatures, sweep)
-    generator, seed = new_generator(generator)
-
     reference = reference_images(images, interpolation)
+    session = ProbeSession(
+        model, images, layers=layers, average=average, mode=mode, batch_size=batch_size, normalize=normalize,
+        store=store, progress=progress, steps=len(items), desc="stability", reference=reference,
+        rows_per_image=diffeos_per_image,
+    )
+    generator, seed = new_generator(generator)
+    if not sweep:
+        _warn_above_t_max(items, size)
     records = []
-    with torch.no_grad(), model_mode(model, mode), ActivationCapture(model, names) as capture:
-        prober = Prober(capture, batch_size, normalize)
-        with _progress(len(items) + 1, progress, "stability") as bar:
-            clean = prober.features(reference)
-            denominators = {name: pair_denominator(clean[name], average) for name in names}
-            bar.update(1)
-            for cutoff, temperature, delta in items:
-                pert = perturb(
-                    images, reference, cutoff=cutoff, temperature=temperature,
-                    interpolation=interpolation, repeats=diffeos_per_image, generator=generator,
-                )
-                num_diffeo = prober.numerators(pert.deformed, clean, average, names)
-                num_noise = prober.numerators(pert.noisy, clean, average, names)
-                for name in names:
-                    values = relative_stability(num_diffeo[name], num_noise[name], denominators[name], name)
+    with session:
+        for cutoff, temperature, delta in items:
+            pert = perturb(
+                images, reference, cutoff=cutoff, temperature=temperature,
+                interpolation=interpolation, repeats=diffeos_per_image, generator=generator,
+            )
+            num_diffeo = session.numerators(pert.deformed)
+            num_noise = session.numerators(pert.noisy)
+            for name in session.names:
+                for avg in session.averages:
+                    values = relative_stability(
+                        num_diffeo[name][avg], num_noise[name][avg], session.denominators[name][avg], name
+                    )
                     records.append({
-                        "layer": name, "relative_depth": depths[name], "cutoff": cutoff,
+                        "layer": name, "relative_depth": session.depths[name], "cutoff": cutoff,
                         "temperature": temperature, "delta": delta, **values,
-                        "n_images": count, "average": average, "interpolation": interpolation, "mode": mode,
+                        "fraction_diffeomorphic": pert.fraction_diffeomorphic,
+                        "n_images": count, "average": avg, "interpolation": interpolation, "mode": mode,
                     })
-                bar.update(1)
-    metadata = {
-        "model": type(model).__name__, "n_images": count, "channels": channels, "image_size": size,
-        "seed": seed, "average": average, "interpolation": interpolation, "mode": mode,
-        "diffeos_per_image": diffeos_per_image, "batch_size": batch_size, "layers": names,
-        "device": str(images.device),
-    }
+            session.step()
+    metadata = session.metadata(seed=seed, interpolation=interpolation, diffeos_per_image=diffeos_per_image)
     return StabilityResult(records, metadata)

@@ -14,6 +14,8 @@ import torch
 from torch import nn
 from torch.nn.modules.batchnorm import _BatchNorm
 
+from lightning_diffeo.validation import check_choice, check_positive_int
+
 __all__ = ["MODES", "check_mode", "check_positive_int", "eval_mode", "init_mode", "model_mode"]
 
 MODES = ("eval", "init")
@@ -21,16 +23,7 @@ MODES = ("eval", "init")
 
 def check_mode(mode: str) -> str:
     """Return ``mode`` if it is ``"eval"`` or ``"init"``, else raise ValueError."""
-    if mode not in MODES:
-        raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
-    return mode
-
-
-def check_positive_int(name: str, value: object) -> int:
-    """Return ``value`` if it is an int >= 1 (not a bool), else raise ValueError naming ``name``."""
-    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-        raise ValueError(f"{name} must be a positive integer, got {value!r}")
-    return value
+    return check_choice("mode", mode, MODES)
 
 
 def _check_module(model: object) -> nn.Module:
@@ -115,8 +108,7 @@ def init_mode(model: nn.Module) -> Iterator[nn.Module]:
 @contextmanager
 def model_mode(model: nn.Module, mode: str) -> Iterator[nn.Module]:
     """Dispatch to :func:`eval_mode` (``mode="eval"``) or :func:`init_mode` (``"init"``)."""
-    if mode not in MODES:
-        raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
+    check_mode(mode)
     context = init_mode if mode == "init" else eval_mode
     with context(model) as inner:
         yield inner

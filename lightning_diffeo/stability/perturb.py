@@ -6,20 +6,31 @@ from dataclasses import dataclass
 
 import torch
 
-from lightning_diffeo.diffeo import deform, gaussian_smooth
+from lightning_diffeo.diffeo import (
+    deform_with_coefficients,
+    gaussian_smooth,
+    is_diffeomorphism,
+    sample_coefficients,
+    working_dtype,
+)
 
 __all__ = ["Perturbations", "check_probe_images", "matched_noise", "perturb", "reference_images", "scaled_noise"]
 
 
+_MAX_PIXEL = 1.5  # above this the images are taken for [0, 255] pixels
+
+
 def check_probe_images(images: object) -> torch.Tensor:
-    """Validate probe images: a floating tensor [N, C, n, n] with N >= 2.
+    """Validate probe images: a floating tensor [N, C, n, n] with N >= 2, finite, in [0, 1].
 
     Returns:
         The images.
 
     Raises:
         TypeError: not a floating-point tensor.
-        ValueError: not 4-D, not square, or fewer than 2 images (the denominator needs pairs).
+        ValueError: not 4-D, not square, fewer than 2 images (the denominator needs pairs),
+            NaN or inf values, or a maximum above 1.5 (images in [0, 255], or already
+            normalised: the perturbations are defined in [0, 1] pixel space).
     """
     if not isinstance(images, torch.Tensor):
         raise TypeError(f"images must be a torch.Tensor [N, C, n, n], got {type(images).__name__}")
@@ -31,6 +42,14 @@ def check_probe_images(images: object) -> torch.Tensor:
         raise ValueError(f"need at least 2 images (the denominator averages over pairs), got {images.shape[0]}")
     if not images.is_floating_point():
         raise TypeError(f"images must be floating point in [0, 1], got dtype {images.dtype}")
+    if not bool(torch.isfinite(images).all()):
+        raise ValueError("probe images contain NaN/inf")
+    largest = float(images.max())
+    if largest > _MAX_PIXEL:
+        raise ValueError(
+            f"probe images must be in [0, 1] pixel space, got a maximum of {largest:g} "
+            f"(images in [0, 255]? divide by 255; normalised images? pass the raw ones and normalize=...)"
+        )
     return images
 
 
@@ -52,11 +71,18 @@ def scaled_noise(
     Returns:
         Noise [M, ...] with ``eta[i].norm() == norms[i]`` (to rounding).
     """
+    eta, scale = _noise_and_scale(like, norms, generator)
+    return eta * scale
+
+
+def _noise_and_scale(
+    like: torch.Tensor, norms: torch.Tensor, generator: torch.Generator | None
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Gaussian draws eta [M, ...] and per-image factors [M, 1, ...] giving ``||eta * factor|| = norms``."""
     draw_device = generator.device if generator is not None else like.device
     eta = torch.randn(like.shape, generator=generator, device=draw_device, dtype=like.dtype).to(like.device)
-    current = eta.flatten(1).norm(dim=1).clamp_min(torch.finfo(eta.dtype).tiny)
-    scale = (norms.to(eta) / current).reshape(-1, *([1] * (eta.dim() - 1)))
-    return eta * scale
+    current = torch.linalg.vector_norm(eta.flatten(1), dim=1).clamp_min(torch.finfo(eta.dtype).tiny)
+    return eta, (norms.to(eta) / current).reshape(-1, *([1] * (eta.dim() - 1)))
 
 
 def matched_noise(
@@ -75,11 +101,14 @@ class Perturbations:
         deformed: tau x, [k * N, C, n, n]; row r is a deformation of image r % N.
         noisy: x_ref + eta with ``||eta|| = ||tau x - x_ref||`` per row, [k * N, C, n, n].
         norms: ``||tau x - x_ref||`` per row [k * N] (pixel units).
+        fraction_diffeomorphic: fraction of the k * N sampled fields with max Xi < 1 on the
+            n x n grid (the sufficient condition for a diffeomorphism, Eq. 12).
     """
 
     deformed: torch.Tensor
     noisy: torch.Tensor
     norms: torch.Tensor
+    fraction_diffeomorphic: float = float("nan")
 
 
 def perturb(
@@ -104,11 +133,19 @@ def perturb(
         generator: source of randomness for fields and noise.
 
     Returns:
-        The deformed and noisy images, and the perturbation norms.
+        The deformed and noisy images, the perturbation norms and the fraction of fields with
+        max Xi < 1.
+
+    Random draws, in order: the fields' coefficients (as ``deform``), then the noise.
     """
-    tiled = images.repeat(repeats, 1, 1, 1)
-    tiled_reference = reference.repeat(repeats, 1, 1, 1)
-    deformed = deform(tiled, cutoff=cutoff, temperature=temperature, interpolation=interpolation, generator=generator)
-    norms = (deformed - tiled_reference).flatten(1).norm(dim=1)
-    noisy = tiled_reference + scaled_noise(deformed, norms, generator)
-    return Perturbations(deformed=deformed, noisy=noisy, norms=norms)
+    tiled = images if repeats == 1 else images.repeat(repeats, 1, 1, 1)
+    tiled_reference = reference if repeats == 1 else reference.repeat(repeats, 1, 1, 1)
+    coefficients = sample_coefficients(
+        tiled.shape[0], temperature, cutoff, generator=generator, device=images.device, dtype=working_dtype(images.dtype)
+    )
+    deformed = deform_with_coefficients(tiled, coefficients, interpolation)
+    fraction = float(is_diffeomorphism(coefficients, images.shape[-1]).float().mean())
+    norms = torch.linalg.vector_norm((deformed - tiled_reference).flatten(1), dim=1)
+    eta, scale = _noise_and_scale(deformed, norms, generator)
+    noisy = torch.addcmul(tiled_reference, eta, scale)
+    return Perturbations(deformed=deformed, noisy=noisy, norms=norms, fraction_diffeomorphic=fraction)

@@ -14,7 +14,7 @@ from lightning_diffeo._atomic import atomic_write_text
 __all__ = ["R_F_EXPLANATION", "StabilityResult", "json_safe", "stability_table"]
 
 QUANTITIES = ("D_f", "G_f", "R_f", "denominator", "numerator_diffeo", "numerator_noise")
-_FLOAT_KEYS = frozenset(QUANTITIES) | {"relative_depth", "cutoff", "temperature", "delta", "noise_norm"}
+_FLOAT_KEYS = frozenset(QUANTITIES) | {"relative_depth", "cutoff", "temperature", "delta", "noise_norm", "fraction_diffeomorphic"}
 
 
 def json_safe(value: Any) -> Any:
@@ -194,15 +194,24 @@ class StabilityResult:
         noise_only = all("noise_norm" in r for r in self.records)
         if quantity is None:
             quantity = "G_f" if noise_only else "R_f"
+        averages = list(dict.fromkeys(r.get("average") for r in self.records))
+        # One row per (layer, average) when the records hold several averages.
+        groups = [(layer, avg) for layer in self.layers for avg in averages] if len(averages) > 1 else [(layer, None) for layer in self.layers]
+
+        def label(layer: str, avg: str | None) -> str:
+            return layer if avg is None else f"{layer} ({avg})"
+
         if noise_only:
             norms = list(dict.fromkeys(r["noise_norm"] for r in self.records))
             header = [f"{quantity} \\ ||eta||"] + [_format(v) for v in norms]
-            rows = [[layer] + [_format(self.get(quantity, layer=layer, noise_norm=v)) for v in norms] for layer in self.layers]
-        elif all(len(self.select(layer=self.records[0]["layer"], cutoff=c)) == 1 for c in self.cutoffs):
+            rows = [[label(layer, avg)] + [_format(self.get(quantity, layer=layer, noise_norm=v, average=avg)) for v in norms]
+                    for layer, avg in groups]
+        elif all(len(self.select(layer=self.records[0]["layer"], cutoff=c, average=groups[0][1])) == 1 for c in self.cutoffs):
             header = [f"{quantity} \\ cutoff"] + [_format(c) for c in self.cutoffs]
-            rows = [[layer] + [_format(self.get(quantity, layer=layer, cutoff=c)) for c in self.cutoffs] for layer in self.layers]
+            rows = [[label(layer, avg)] + [_format(self.get(quantity, layer=layer, cutoff=c, average=avg)) for c in self.cutoffs]
+                    for layer, avg in groups]
         else:
-            keys = ["layer", "cutoff", "temperature", "delta", "D_f", "G_f", "R_f"]
+            keys = ["layer", "cutoff", "temperature", "delta", "D_f", "G_f", "R_f"] + (["average"] if len(averages) > 1 else [])
             header = keys
             rows = [[_format(r.get(k)) for k in keys] for r in self.records]
         widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header))]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 
 import pytest
 import torch
@@ -13,6 +14,7 @@ from lightning_diffeo.diffeo import (
     derive_gaussian_sigma,
     displacement_from_coefficients,
     distortion,
+    distortion_bound,
     expected_max_distortion,
     is_diffeomorphism,
     max_distortion,
@@ -100,3 +102,20 @@ def test_derived_sigma_is_04715():
     sigma = derive_gaussian_sigma()
     assert round(sigma, 4) == GAUSSIAN_SIGMA
     assert average_participation_gaussian(sigma) == pytest.approx(average_participation_bilinear(), rel=1e-8)
+
+
+@pytest.mark.parametrize("cutoff", [3, 8, 15])
+def test_bound_is_above_xi_and_the_shortcut_changes_no_decision(cutoff):
+    g = torch.Generator().manual_seed(20 + cutoff)
+    t_max = temperature_range(24, cutoff)[1]
+    temperatures = torch.logspace(math.log10(t_max / 300), math.log10(4 * t_max), 64, dtype=torch.float64)
+    coefficients = sample_coefficients(64, temperatures, cutoff, generator=g, dtype=torch.float64)
+    xi = max_distortion(coefficients, 24)
+    bound = distortion_bound(coefficients)
+    assert (bound >= xi).all()
+    # a fine grid gets closer to the supremum of Xi, which the bound must still exceed
+    assert (bound >= max_distortion(coefficients, 97)).all()
+    decisions = is_diffeomorphism(coefficients, 24)
+    assert torch.equal(decisions, xi < 1)
+    assert decisions.any() and not decisions.all()  # both branches of the shortcut are used
+    assert (bound < 1).any()

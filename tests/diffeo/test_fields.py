@@ -14,6 +14,7 @@ from lightning_diffeo.diffeo import (
     mode_mask,
     sample_coefficients,
     sample_displacement,
+    sampling_grid,
     temperature_from_displacement,
     temperature_range,
     typical_displacement,
@@ -154,3 +155,25 @@ def test_same_seed_same_field_on_cuda():
 def test_bad_input_raises(call, match):
     with pytest.raises((ValueError, TypeError), match=match):
         call()
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_shared_temperature_and_cutoff_equal_per_sample_tensors(dtype):
+    shared = sample_coefficients(6, 2e-3, 5, generator=torch.Generator().manual_seed(4), dtype=dtype)
+    per_sample = sample_coefficients(
+        6, torch.full((6,), 2e-3, dtype=torch.float64), torch.full((6,), 5.0), generator=torch.Generator().manual_seed(4), dtype=dtype
+    )
+    assert shared.dtype == dtype and torch.equal(shared, per_sample)
+
+
+def test_sampling_grid_is_the_einsum_of_the_sine_series():
+    coefficients = sample_coefficients(3, 1e-2, 4, generator=torch.Generator().manual_seed(8), dtype=torch.float64)
+    n = 9
+    grid = sampling_grid(coefficients, n)
+    displacement = displacement_from_coefficients(coefficients, n)  # [B, 2, y, x] pixels
+    axis = torch.linspace(-1, 1, n, dtype=torch.float64)
+    expected_x = axis[None, None, :] - displacement[:, 0] * 2 / (n - 1)
+    expected_y = axis[None, :, None] - displacement[:, 1] * 2 / (n - 1)
+    torch.testing.assert_close(grid[..., 0], expected_x, rtol=0, atol=1e-12)
+    torch.testing.assert_close(grid[..., 1], expected_y, rtol=0, atol=1e-12)
+    assert grid.shape == (3, n, n, 2)

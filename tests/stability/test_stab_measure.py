@@ -7,14 +7,14 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from lightning_diffeo.diffeo import temperature_from_displacement, temperature_range, typical_displacement
-from lightning_diffeo.stability import (
-    measure_stability,
-    perturb,
-    reference_images,
-    stability_from_features,
-    work_items,
+from lightning_diffeo.diffeo import (
+    is_diffeomorphism,
+    sample_coefficients,
+    temperature_from_displacement,
+    temperature_range,
+    typical_displacement,
 )
+from lightning_diffeo.stability import measure_stability, work_items
 
 
 def g(seed: int = 0) -> torch.Generator:
@@ -75,43 +75,33 @@ def test_scaling_the_output_changes_nothing(digits, average):
 
 
 def test_spatial_average_is_far_more_stable_to_noise(digits):
-    result = measure_stability(SpatialMean(), digits, generator=g(2), **KW)
+    result = measure_stability(SpatialMean(), digits, average="median", generator=g(2), **KW)
     for c in (3, 5):
         assert result.get(cutoff=c) > 10.0
 
 
 @pytest.mark.parametrize("model", [SortPixels(), Laplacian()], ids=["sort", "laplacian"])
 def test_position_blind_or_high_pass_models_prefer_diffeos(digits, model):
-    result = measure_stability(model, digits, generator=g(3), **KW)
+    result = measure_stability(model, digits, average="median", generator=g(3), **KW)
     for c in (3, 5):
         assert result.get(cutoff=c) < 1.0
 
 
-def test_pipeline_equals_reference_on_same_perturbations(digits):
-    """Chunked, hooked, multi-diffeo measurement == stability_from_features on the same draws."""
+def test_hooks_chunks_and_repeats_equal_a_plain_output_measurement(digits):
+    """A hooked hidden layer, chunked in batches of 7 with 3 diffeos per image, equals measuring
+    the truncated network at its output in one batch: the draws do not depend on the model."""
     torch.manual_seed(0)
-    model = nn.Sequential(nn.Conv2d(1, 3, 3), nn.ReLU(), nn.Flatten(), nn.Linear(3 * 26 * 26, 4))
-    images = digits[:20]
-    result = measure_stability(
-        model, images, cutoffs=4, deltas=(0.8,), layers=["1", "output"], diffeos_per_image=3,
-        batch_size=7, interpolation="gaussian", generator=g(4), progress=False,
-    )
-    reference = reference_images(images, "gaussian")
-    temperature = temperature_from_displacement(0.8, 4.0, 28)
-    pert = perturb(images, reference, cutoff=4.0, temperature=temperature, interpolation="gaussian", repeats=3, generator=g(4))
-    with torch.no_grad():
-        feats = {
-            "1": lambda x: model[1](model[0](x)).flatten(1),
-            "output": model,
-        }
-        for name, f in feats.items():
-            expected = stability_from_features(f(reference), f(pert.deformed), f(pert.noisy), average="median")
-            record = result.select(layer=name)[0]
-            for key, value in expected.items():
-                assert record[key] == pytest.approx(value, rel=1e-5), (name, key)
-            assert record["n_images"] == 20
-            assert record["temperature"] == pytest.approx(temperature)
-            assert record["delta"] == pytest.approx(0.8)
+    model = nn.Sequential(nn.Conv2d(1, 3, 3), nn.ReLU(inplace=True), nn.Flatten(), nn.Linear(3 * 26 * 26, 4))
+    truncated = nn.Sequential(model[0], nn.ReLU())
+    settings = dict(cutoffs=4, deltas=(0.8,), diffeos_per_image=3, interpolation="gaussian", progress=False)
+    hooked = measure_stability(model, digits[:20], layers=["1", "output"], batch_size=7, generator=g(4), **settings)
+    plain = measure_stability(truncated, digits[:20], layers="output", batch_size=60, generator=g(4), **settings)
+    for average in ("median", "mean"):
+        a, b = hooked.select(layer="1", average=average)[0], plain.select(average=average)[0]
+        for key in ("D_f", "G_f", "R_f", "denominator", "numerator_diffeo", "numerator_noise", "fraction_diffeomorphic"):
+            assert a[key] == pytest.approx(b[key], rel=1e-6), (average, key)
+        assert a["n_images"] == 20 and a["delta"] == pytest.approx(0.8)
+        assert a["temperature"] == pytest.approx(temperature_from_displacement(0.8, 4.0, 28))
 
 
 def test_seed_determinism_and_global_rng_untouched(digits):
@@ -131,8 +121,8 @@ def test_seed_determinism_and_global_rng_untouched(digits):
 def test_init_mode_in_measure_restores_model(conv_bn, digits):
     conv_bn.train()
     snapshot = {k: v.clone() for k, v in conv_bn.state_dict().items()}
-    init = measure_stability(conv_bn, digits[:24], mode="init", batch_size=8, generator=g(0), **KW)
-    trained = measure_stability(conv_bn, digits[:24], mode="eval", batch_size=8, generator=g(0), **KW)
+    init = measure_stability(conv_bn, digits[:24], mode="init", batch_size=8, average="median", generator=g(0), **KW)
+    trained = measure_stability(conv_bn, digits[:24], mode="eval", batch_size=8, average="median", generator=g(0), **KW)
     assert all(m.training for m in conv_bn.modules())
     for key, value in snapshot.items():
         assert torch.equal(conv_bn.state_dict()[key], value), key
@@ -177,7 +167,8 @@ def test_sweep_and_temperature_items():
 
 
 def test_sweep_runs_end_to_end(digits):
-    result = measure_stability(SpatialMean(), digits[:10], cutoffs=3, sweep=True, generator=g(), progress=False)
+    result = measure_stability(SpatialMean(), digits[:10], cutoffs=3, sweep=True, average="median", generator=g(),
+                               progress=False)
     assert len(result) == 30
     assert "temperature" in result.table()
     deltas = [r["delta"] for r in result.records]
@@ -204,3 +195,19 @@ def test_model_on_other_device_is_rejected(digits):
     else:
         with pytest.raises(ValueError, match="model's parameters are on"):
             measure_stability(model.to("meta"), digits[:4], **KW)
+
+
+def test_fraction_diffeomorphic_matches_an_independent_estimate():
+    n, cutoff = 28, 3.0
+    t_min, t_max = temperature_range(n, cutoff)
+    # Eq. 13: at T_max the median of max Xi is about 1, so about half of the fields qualify.
+    coefficients = sample_coefficients(4000, t_max, cutoff, generator=g(11))
+    expected = float(is_diffeomorphism(coefficients, n).double().mean())
+    assert 0.2 < expected < 0.8
+    images = torch.rand(200, 1, n, n, generator=g(12))
+    result = measure_stability(nn.Identity(), images, cutoffs=cutoff, temperatures=[t_min / 15, t_max],
+                               average="mean", generator=g(13), progress=False)
+    assert result.get("fraction_diffeomorphic", temperature=t_min / 15) == 1.0  # max Xi ~ 0.04 there
+    measured = result.get("fraction_diffeomorphic", temperature=t_max)
+    # binomial spread of 200 fields (sd <= 0.036) and of the 4000-field estimate (sd <= 0.008): 4 sd
+    assert abs(measured - expected) < 4 * (0.5 / 200**0.5 + 0.5 / 4000**0.5)

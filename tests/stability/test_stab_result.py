@@ -14,13 +14,14 @@ from lightning_diffeo.stability import StabilityResult, measure_stability
 def result(digits) -> StabilityResult:
     torch.manual_seed(0)
     model = nn.Sequential(nn.Flatten(), nn.Linear(28 * 28, 6), nn.ReLU(), nn.Linear(6, 3))
-    return measure_stability(model, digits[:16], cutoffs=(3, 5), layers=["2", "output"],
+    return measure_stability(model, digits[:16], cutoffs=(3, 5), layers=["2", "output"], average="median",
                              generator=torch.Generator().manual_seed(0), progress=False)
 
 
 def test_records_have_the_contract_keys(result):
     keys = {"layer", "relative_depth", "cutoff", "temperature", "delta", "D_f", "G_f", "R_f", "denominator",
-            "numerator_diffeo", "numerator_noise", "n_images", "average", "interpolation", "mode"}
+            "numerator_diffeo", "numerator_noise", "n_images", "average", "interpolation", "mode",
+            "fraction_diffeomorphic"}
     assert len(result) == 4
     for record in result.records:
         assert keys <= set(record)
