@@ -306,10 +306,13 @@ def probe_main(argv: Sequence[str]) -> None:
         _fail(error)
 
 
-def build_cli(args: Sequence[str] | None = None, run: bool = True, run_dirs: list[Path] | None = None) -> DiffeoCLI:
+def build_cli(
+    args: Sequence[str] | None = None, run: bool = True, run_dirs: list[Path] | None = None, save_config: bool = True
+) -> DiffeoCLI:
     """The package's LightningCLI on ``args`` (None: ``sys.argv[1:]``).
 
-    ``run=False`` parses and instantiates only. ``--data`` short names are expanded in the
+    ``run=False`` parses and instantiates only. ``save_config=False`` writes no ``config.yaml``
+    into the run folder (for callers that saved the run's config there themselves). ``--data`` short names are expanded in the
     argument list handed to LightningCLI; ``sys.argv`` is left as it is. The run folders made
     are appended to ``run_dirs``.
     """
@@ -324,6 +327,8 @@ def build_cli(args: Sequence[str] | None = None, run: bool = True, run_dirs: lis
         run=run,
         run_dirs=run_dirs,
     )
+    if not save_config:
+        options["save_config_callback"] = None
     with warnings.catch_warnings():  # `args` is the whole command line here, whatever sys.argv holds
         warnings.filterwarnings("ignore", message="LightningCLI's args parameter")
         return DiffeoCLI(ImageClassifier, ImageDataModule, args=_expand_data_names(words), **options)

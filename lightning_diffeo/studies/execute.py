@@ -72,7 +72,7 @@ def _fit_and_test(run_dir: Path, record: dict[str, Any], timings: dict[str, floa
     from lightning_diffeo.callbacks import StabilityCallback
     from lightning_diffeo.cli import build_cli
 
-    cli = build_cli(["--config", str(run_dir / "config.yaml")], run=False)
+    cli = build_cli(["--config", str(run_dir / "config.yaml")], run=False, save_config=False)
     trainer, model, datamodule = cli.trainer, cli.model, cli.datamodule
     timings["build_s"] = time.perf_counter() - start
     last = _last_checkpoint(run_dir)
