@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import shutil
+import subprocess
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,17 +35,29 @@ class RunState:
 
 
 def run_state(run_dir: Path) -> RunState:
-    """The state of one run folder (its claim first: a live claim means running)."""
+    """The state of one run folder (a live claim, or a SLURM job still queued for it, means running)."""
     run_dir = Path(run_dir)
     record = read_run(run_dir) or {}
     resumable = (run_dir / "checkpoints" / "last.ckpt").is_file()
     if record.get("status") == "done":
         return RunState(run_dir, "done")
-    if claim_state(run_dir) == "live":
+    if claim_state(run_dir) == "live" or _requeued_on_slurm(record):
         return RunState(run_dir, "running", resumable)
     if record.get("status") == "failed":
         return RunState(run_dir, "failed", resumable, record.get("error") or "unknown error")
     return RunState(run_dir, "pending", resumable)
+
+
+def _requeued_on_slurm(record: dict[str, Any]) -> bool:
+    """An interrupted run whose SLURM job is still queued (requeued after a time limit or preemption)."""
+    job_id = record.get("slurm_job_id")
+    if not job_id or record.get("status") not in ("running", "interrupted") or shutil.which("squeue") is None:
+        return False
+    try:
+        listed = subprocess.run(["squeue", "-h", "-o", "%A", "-j", str(job_id)], capture_output=True, text=True, timeout=30)
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+    return listed.returncode == 0 and str(job_id) in listed.stdout.split()
 
 
 def prepare_runs(plans: list[RunPlan]) -> list[Path]:
