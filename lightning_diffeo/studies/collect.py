@@ -111,22 +111,22 @@ def _run_rows(run_dir: Path, record: dict[str, Any], grid: dict[str, str]) -> li
     stability_file = record.get("stability")
     if not stability_file or not (run_dir / stability_file).is_file():
         return []
-    payload = json.loads((run_dir / stability_file).read_text(encoding="utf-8"))
+    from lightning_diffeo.stability import StabilityResult
+
     rows = []
-    for stage, saved in (payload.get("stages") or {}).items():
-        for measured in saved.get("records", []):
-            row = dict(base)
-            noise = "noise_norm" in measured and measured.get("cutoff") is None
-            row.update(
-                stage=stage, layer=measured.get("layer"), average=measured.get("average"),
-                interpolation=measured.get("interpolation"), kind="noise" if noise else "diffeo",
-            )
-            for key in _NAN_IF_MISSING:
-                row[key] = _number(measured.get(key))
-            if noise:
-                for key in ("cutoff", "temperature", "delta", "D_f", "R_f"):
-                    row[key] = math.nan
-            rows.append(row)
+    for measured in StabilityResult.from_json(run_dir / stability_file).records:
+        row = dict(base)
+        noise = "noise_norm" in measured and measured.get("cutoff") is None
+        row.update(
+            stage=measured.get("stage"), layer=measured.get("layer"), average=measured.get("average"),
+            interpolation=measured.get("interpolation"), kind="noise" if noise else "diffeo",
+        )
+        for key in _NAN_IF_MISSING:
+            row[key] = _number(measured.get(key))
+        if noise:
+            for key in ("cutoff", "temperature", "delta", "D_f", "R_f"):
+                row[key] = math.nan
+        rows.append(row)
     return rows
 
 

@@ -20,8 +20,9 @@ def tiny_study(tmp_path_factory):
     spec = parse_spec({
         "base": TINY_BASE,
         "grid": {"model.arch": ["lenet", "fc2"]},
-        # A run whose callback refuses its settings: it must fail alone, with its reason.
-        "include": [{"model.arch": "fc2", "stability.average": "mode"}],
+        # A run whose callback refuses its settings (a layer the model lacks): it must fail
+        # alone, with its reason.
+        "include": [{"model.arch": "fc2", "stability.layers": ["model.no_such_layer"]}],
         "output": str(tmp_path_factory.mktemp("study")),
         "executor": {"workers": 2},
     })
@@ -35,8 +36,8 @@ def test_failures_are_isolated_and_recorded(tiny_study):
     assert result["result"] == {"done": 2, "failed": 1, "skipped": 0, "interrupted": 0}
     runs = [read_run(path) for path in spec.output.iterdir()]
     failed = [r for r in runs if r["status"] == "failed"]
-    assert len(failed) == 1 and "average must be one of" in failed[0]["error"]
-    assert any(line.startswith("[") and "failed" in line and "average must be one of" in line for line in lines)
+    assert len(failed) == 1 and "model.no_such_layer" in failed[0]["error"]
+    assert any(line.startswith("[") and "failed" in line and "model.no_such_layer" in line for line in lines)
     done = [r for r in runs if r["status"] == "done"]
     assert len(done) == 2
     for record in done:
@@ -62,7 +63,7 @@ def test_status_counts_and_failure_reasons(tiny_study, capsys):
     sweep_main(["status", str(spec.output)])
     lines = capsys.readouterr().out.splitlines()
     assert lines[1].split() == ["done", "2", "running", "0", "failed", "1", "pending", "0"]
-    assert lines[2].startswith("  failed fc2-averagemode-seed0-") and "average must be one of" in lines[2]
+    assert lines[2].startswith("  failed fc2-layers") and "model.no_such_layer" in lines[2]
 
 
 def test_collect_table_of_the_finished_runs(tiny_study, tmp_path):
@@ -75,11 +76,12 @@ def test_collect_table_of_the_finished_runs(tiny_study, tmp_path):
     lenet = table[table["arch"] == "lenet"]
     assert (lenet["depth"] == model_info("lenet")["depth"]).all() and not lenet["batch_norm"].any()
     assert list(dict.fromkeys(lenet["layer"])) == ["model.stage1", "model.stage2", "model.fc1", "model.fc2", "output"]
-    assert len(lenet) == 2 * 5  # (init, best) x five probe layers, one cutoff, one delta, one average
+    assert len(lenet) == 2 * 5 * 2  # (init, best) x five probe layers x (median, mean); one cutoff, one delta
+    assert set(table["average"]) == {"median", "mean"}
     assert lenet["relative_depth"].between(0, 1).all()
     assert (table["dataset"] == "digits").all() and (table["train_size"] == 128).all() and (table["seed"] == 0).all()
     assert table["R_f"].gt(0).all() and (table["R_f"] - table["D_f"] / table["G_f"]).abs().max() < 1e-9
-    assert table["fraction_diffeomorphic"].isna().all() or table["fraction_diffeomorphic"].between(0, 1).all()
+    assert table["fraction_diffeomorphic"].between(0, 1).all()
 
     with pytest.warns(UserWarning):
         collect_main([str(spec.output), "-o", str(tmp_path / "results.csv")])
