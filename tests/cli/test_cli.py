@@ -131,7 +131,7 @@ def test_probe_overwrite_and_sweep_every_layer(quickstart, tmp_path):
                              "--out", str(tmp_path), "--overwrite", "true", "--progress", "false"])
     assert code == 0, err
     result = StabilityResult.from_json(tmp_path / "stability.json")
-    assert len(result.layers) == 5 and len(result) == 30 * 5
+    assert len(result.layers) == 5 and len(result) == 30 * 5 * 2  # temperatures x layers x (median, mean)
     assert (tmp_path / "stability_sweep.png").exists()
 
 
@@ -148,8 +148,9 @@ def test_probe_help_config_and_print_config(tmp_path, capsys):
     assert exit_info.value.code == 0
     printed = capsys.readouterr().out
     assert "ckpt_path: some.ckpt" in printed and "probe_size: 64" in printed and "- 5" in printed
-    # the defaults are measure_stability's
-    assert "batch_size: 128" in printed and "interpolation: bilinear" in printed
+    # the defaults are measure_stability's: both averages, batch size chosen by the mode
+    assert "batch_size: null" in printed and "interpolation: bilinear" in printed
+    assert "- median" in printed and "- mean" in printed
 
 
 def test_resume_keeps_the_init_measurement(quickstart, monkeypatch):
