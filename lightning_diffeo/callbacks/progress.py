@@ -95,11 +95,31 @@ class InterruptCheckpoint(Checkpoint):
 
 
 class EpochLine(Callback):
-    """One plain line per epoch on stdout (``epoch 3/20  train/loss=0.41  val/acc=0.87``), for redirected logs."""
+    """One plain line per epoch on stdout (``epoch 3/20  train/loss=0.41  val/acc=0.87``), for redirected logs.
+
+    Lightning calls the LightningModule's ``on_train_epoch_end`` (where the epoch's training
+    loss and accuracy are logged) after the callbacks' hook, so the line of epoch k is printed
+    when epoch k + 1 starts, or when training ends.
+    """
+
+    def __init__(self) -> None:
+        self._ended: int | None = None
+
+    def on_train_epoch_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
+        self._ended = trainer.current_epoch + 1
+
+    def on_train_epoch_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
+        self._print(trainer)
+
+    def on_train_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
+        self._print(trainer)
 
     @rank_zero_only
-    def on_train_epoch_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
+    def _print(self, trainer: Trainer) -> None:
+        if self._ended is None:
+            return
         metrics = {k: float(v) for k, v in trainer.callback_metrics.items() if "/" in k and not k.startswith("stability/")}
         shown = "  ".join(f"{k}={v:.4g}" for k, v in sorted(metrics.items()) if math.isfinite(v))
         total = trainer.max_epochs if trainer.max_epochs and trainer.max_epochs > 0 else "?"
-        print(f"epoch {trainer.current_epoch + 1}/{total}  {shown}".rstrip(), file=sys.stdout, flush=True)
+        print(f"epoch {self._ended}/{total}  {shown}".rstrip(), file=sys.stdout, flush=True)
+        self._ended = None

@@ -84,3 +84,13 @@ def test_epoch_line_is_one_plain_line_per_epoch(tmp_path, capsys):
     _trainer(tmp_path, [EpochLine()], 2).fit(Recorder(), _loader())
     lines = [line for line in capsys.readouterr().out.splitlines() if line.startswith("epoch ")]
     assert lines == ["epoch 1/2", "epoch 2/2"]
+
+
+def test_epoch_line_shows_what_the_module_logged_at_that_epochs_end(tmp_path, capsys):
+    class EpochEndLogger(Recorder):
+        def on_train_epoch_end(self):  # called by Lightning after the callbacks' on_train_epoch_end
+            self.log("train/mark", float(self.current_epoch + 1))
+
+    _trainer(tmp_path, [EpochLine()], 2).fit(EpochEndLogger(), _loader())
+    lines = [line for line in capsys.readouterr().out.splitlines() if line.startswith("epoch ")]
+    assert lines == ["epoch 1/2  train/mark=1", "epoch 2/2  train/mark=2"]
