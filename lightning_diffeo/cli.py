@@ -207,7 +207,7 @@ class DiffeoCLI(LightningCLI):
             if isinstance(callback, StabilityCallback):
                 callback.check_settings(self.model, image_size if isinstance(image_size, int) else None)
         if self.trainer.progress_bar_callback is None and not any(isinstance(c, EpochLine) for c in self.trainer.callbacks):
-            self.trainer.callbacks.append(EpochLine())
+            self.trainer.callbacks.insert(0, EpochLine())  # its last line before other callbacks' end of training
 
     def before_fit(self) -> None:
         self._check_before_work()
