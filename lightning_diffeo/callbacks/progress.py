@@ -50,13 +50,18 @@ class EpochSeeds(Callback):
     resumed from ``last.ckpt`` restarts: its epoch k would be shuffled like epoch 0. With
     the order a function of (seed, epoch), the resumed run sees the batches of the
     uninterrupted one and ends with the same weights. Samplers without a generator (the
-    global RNG) are left alone.
+    global RNG) are left alone. A training dataset with a ``set_epoch(epoch)`` method (the
+    package's datamodules) is told the epoch too, so its random augmentation is drawn per
+    epoch as well.
     """
 
     def __init__(self) -> None:
         self._seeds: dict[int, int] = {}
 
     def on_train_epoch_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
+        dataset = getattr(trainer.train_dataloader, "dataset", None)
+        if callable(getattr(dataset, "set_epoch", None)):  # the package's datasets: augmentation per epoch
+            dataset.set_epoch(trainer.current_epoch)
         for generator in _sampler_generators(trainer.train_dataloader):
             base = self._seeds.setdefault(id(generator), generator.initial_seed())
             digest = hashlib.sha256(f"{base}:epoch{trainer.current_epoch}".encode()).digest()

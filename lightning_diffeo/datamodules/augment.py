@@ -13,6 +13,8 @@ import torch
 from torch import Tensor, nn
 from torchvision.transforms.v2 import functional as TF
 
+from .splits import derive_seed
+
 __all__ = [
     "random_crop",
     "random_horizontal_flip",
@@ -145,6 +147,7 @@ class BatchTransform:
         self.horizontal_flip = horizontal_flip
         self.diffeo_options = None if diffeo is None else dict(diffeo)
         self.seed = seed
+        self.epoch: int | None = None
         self._generator: torch.Generator | None = None
         self._generator_key: object = None
         self._diffeo: nn.Module | None = None
@@ -160,11 +163,23 @@ class BatchTransform:
         """Whether any random augmentation is on."""
         return self.random_crop or self.horizontal_flip or self.diffeo_options is not None
 
+    def set_epoch(self, epoch: int) -> None:
+        """Draw this epoch's augmentation from a stream seeded by (``seed``, ``epoch``).
+
+        A run resumed at epoch k then augments it as an uninterrupted run does (in the main
+        process; workers draw from their own seeds).
+        """
+        self.epoch = epoch
+        self._generator = None
+
     def _get_generator(self) -> torch.Generator:
         info = torch.utils.data.get_worker_info()
         key = None if info is None else (info.id, info.seed)
         if self._generator is None or key != self._generator_key:
-            seed = self.seed if info is None else info.seed
+            if info is not None:
+                seed = info.seed
+            else:
+                seed = self.seed if self.epoch is None else derive_seed(self.seed, f"augment-epoch{self.epoch}")
             self._generator = torch.Generator().manual_seed(seed)
             self._generator_key = key
             self._diffeo = None

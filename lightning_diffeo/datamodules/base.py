@@ -56,6 +56,10 @@ class TensorImageDataset(Dataset):
     def __len__(self) -> int:
         return len(self.labels)
 
+    def set_epoch(self, epoch: int) -> None:
+        """Seed the transform's random augmentation for ``epoch`` (see ``BatchTransform.set_epoch``)."""
+        self.transform.set_epoch(epoch)
+
     def __getitem__(self, index: int | Sequence[int] | Tensor) -> tuple[Tensor, Tensor]:
         idx = torch.as_tensor(index, dtype=torch.long)
         if idx.ndim == 0:

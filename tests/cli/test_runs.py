@@ -56,14 +56,16 @@ def _weights(path: Path) -> dict[str, torch.Tensor]:
     return torch.load(path, map_location="cpu", weights_only=True)["state_dict"]
 
 
-def test_last_checkpoint_is_the_last_epoch_and_resume_equals_an_uninterrupted_run(tmp_path, monkeypatch):
+@pytest.mark.parametrize("augment", [[], ["--data.random_crop", "true", "--data.diffeo", "{cutoff: [2, 5]}"]],
+                         ids=["plain", "augmented"])
+def test_last_checkpoint_is_the_last_epoch_and_resume_equals_an_uninterrupted_run(tmp_path, monkeypatch, augment):
     monkeypatch.chdir(tmp_path)
-    _fit(tmp_path / "a", 4, "--trainer.callbacks+", f"{__name__}.StopAfter", "--trainer.callbacks.epochs", "2")
+    _fit(tmp_path / "a", 4, *augment, "--trainer.callbacks+", f"{__name__}.StopAfter", "--trainer.callbacks.epochs", "2")
     first = tmp_path / "a" / "quickstart" / "version_0" / "checkpoints"
     assert torch.load(first / "last.ckpt", weights_only=True)["epoch"] == 1  # the last epoch, whatever val/acc did
-    _fit(tmp_path / "a", 4, "--ckpt_path", "last")
+    _fit(tmp_path / "a", 4, *augment, "--ckpt_path", "last")
     resumed = tmp_path / "a" / "quickstart" / "version_1"
-    _fit(tmp_path / "b", 4)
+    _fit(tmp_path / "b", 4, *augment)
     straight = tmp_path / "b" / "quickstart" / "version_0"
     epochs = [line.split(",") for line in (resumed / "metrics.csv").read_text().splitlines()]
     header = epochs[0]
