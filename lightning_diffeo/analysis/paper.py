@@ -1,4 +1,4 @@
-"""Published numbers of Petrini et al. (NeurIPS 2021) a study is compared with (NOTES.md section 7)."""
+"""Published numbers of Petrini et al. (NeurIPS 2021) a study is compared with (docs/science.md section 5)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ __all__ = ["PAPER_CORRELATIONS", "PAPER_POWER_LAW", "paper_correlations"]
 
 # Table 2: correlation coefficients of test error with D_f, G_f, R_f. CIFAR10 from Figs 15-16
 # (0.85 is quoted against 1/G_f, hence -0.85 against G_f on log scales); its R_f value is not
-# among the numbers NOTES.md records.
+# among the numbers docs/science.md records.
 PAPER_CORRELATIONS: dict[str, dict[str, float]] = {
     "MNIST": {"D_f": 0.71, "G_f": -0.43, "R_f": 0.75},
     "SVHN": {"D_f": 0.87, "G_f": -0.28, "R_f": 0.81},

@@ -1,6 +1,6 @@
 """Allowed temperatures of maximum-entropy diffeomorphisms, without torch.
 
-The same formulas as ``lightning_diffeo.diffeo.temperature_range`` (NOTES.md section 1,
+The same formulas as ``lightning_diffeo.diffeo.temperature_range`` (docs/science.md section 1,
 appendix B), restated here so that ``lightning_diffeo.analysis`` stays free of torch.
 """
 

@@ -1,4 +1,4 @@
-"""Estimators of D_f, G_f and R_f from activations (NOTES.md section 3).
+"""Estimators of D_f, G_f and R_f from activations (docs/science.md section 3).
 
 Averages ``< . >`` are either the authors' median estimator or plain means:
 

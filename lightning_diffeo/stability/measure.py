@@ -33,7 +33,7 @@ def _as_floats(values: float | Sequence[float], name: str) -> list[float]:
 
 
 def sweep_temperatures(n: int, cutoff: float, points: int = SWEEP_POINTS) -> list[float]:
-    """``points`` temperatures log-spaced from T_min / 15 to 2 T_max (NOTES.md section 4)."""
+    """``points`` temperatures log-spaced from T_min / 15 to 2 T_max (docs/science.md section 4)."""
     t_min, t_max = temperature_range(n, cutoff)
     grid = torch.logspace(math.log10(t_min / 15), math.log10(2 * t_max), points, dtype=torch.float64)
     return grid.tolist()

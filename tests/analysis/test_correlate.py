@@ -66,7 +66,7 @@ def test_grid_correlations_mark_the_allowed_temperatures(table):
     for row in grid.itertuples():
         t_min, t_max = temperature_bounds(IMAGE_SIZE, row.cutoff)
         assert row.allowed == float(t_min <= row.temperature <= t_max)
-    # 32 x 32 images: delta = 1 is allowed at c = 3, above T_max at c = 15 (NOTES.md section 4);
+    # 32 x 32 images: delta = 1 is allowed at c = 3, above T_max at c = 15 (docs/science.md section 4);
     # delta = 1/4 lies below T_min (delta = 1/2) at every cutoff
     allowed = grid.groupby(["delta", "cutoff"])["allowed"].agg(set).to_dict()
     assert allowed == {(0.25, 3.0): {0.0}, (0.25, 15.0): {0.0}, (1.0, 3.0): {1.0}, (1.0, 15.0): {0.0}}

@@ -19,7 +19,7 @@ def _names_deep_ones_slow():
     return [pytest.param(n, marks=pytest.mark.slow) if n in DEEP_VARIANTS else n for n in EXPECTED_NAMES]
 
 
-# Paper, Table 1 (and NOTES.md section 6), at 3x32x32 inputs and 10 classes, with the relative
+# Paper, Table 1 (and docs/models.md), at 3x32x32 inputs and 10 classes, with the relative
 # tolerance the stated precision allows. EfficientNets: Table 1 gives 5 and 9M at ImageNet size
 # (1000 classes), i.e. ~1.3M more head parameters than with 10 classes.
 PAPER_PARAMS = {
