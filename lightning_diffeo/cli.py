@@ -273,6 +273,8 @@ def _quiet_lightning() -> None:
     if not any(isinstance(f, _DropTips) for f in logger.filters):
         logger.addFilter(_DropTips())
     warnings.filterwarnings("ignore", message=r"The `srun` command is available on your system")
+    # Lightning's own use of a torch API torch deprecated: nothing a user can act on.
+    warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\)")
 
 
 def build_probe_parser() -> ProbeParser:
