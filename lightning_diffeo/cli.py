@@ -172,7 +172,8 @@ class DiffeoCLI(LightningCLI):
             init_args.version = int(run_dir.name.removeprefix("version_"))
 
     def _instantiate_trainer(self, config: dict[str, Any], callbacks: list) -> Any:
-        if self.subcommand == "fit":
+        # subcommand None: ``build_cli(..., run=False)``, whose caller fits (e.g. a sweep run)
+        if self.subcommand in ("fit", None):
             callbacks = [*callbacks, EpochSeeds(), last_checkpoint(), InterruptCheckpoint()]
         return super()._instantiate_trainer(config, callbacks)
 

@@ -45,6 +45,7 @@ def test_failures_are_isolated_and_recorded(tiny_study):
         assert math.isclose(record["test_error"], 1.0 - record["test_acc"])
         assert record["best_epoch"] == 0 and record["epochs"] == 1 and record["n_params"] > 0
         assert record["stability"] == "stability.json" and record["attempts"] == 1
+        assert (spec.output / record["run_id"] / "checkpoints" / "last.ckpt").is_file()  # resumable
         assert 0.0 <= record["best_val_acc"] <= 1.0 and record["wall_time_s"] > 0
 
 
