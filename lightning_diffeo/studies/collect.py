@@ -130,20 +130,30 @@ def _run_rows(run_dir: Path, record: dict[str, Any], grid: dict[str, str]) -> li
     return rows
 
 
-def collect(folder: str | os.PathLike):  # -> pandas.DataFrame
-    """The table of every finished run under a study folder (see the module docstring).
+def collect(target: str | os.PathLike):  # -> pandas.DataFrame
+    """The table of every finished run of a study (see the module docstring).
+
+    Args:
+        target: a sweep spec file (only the runs it plans, so runs of an earlier version of
+            the spec in the same folder are left out) or a study folder (every run in it).
 
     Runs that are not done (pending, running, failed) are left out and counted in a warning.
 
     Raises:
-        FileNotFoundError: ``folder`` holds no run folder.
+        FileNotFoundError: ``target`` is neither a spec file nor a folder holding run folders.
     """
     import pandas as pd
 
-    folder = Path(folder)
-    run_dirs = scan_study(folder)
+    path = Path(target)
+    if path.is_file():
+        from .plan import plan_runs
+        from .spec import load_spec
+
+        run_dirs = [plan.run_dir for plan in plan_runs(load_spec(path)) if plan.run_dir.is_dir()]
+    else:
+        run_dirs = scan_study(path)
     if not run_dirs:
-        raise FileNotFoundError(f"no run folders (with overrides.json) under {folder}")
+        raise FileNotFoundError(f"no run folders (with overrides.json) for {path}")
     finished = [(d, r) for d in run_dirs if (r := read_run(d)) is not None and r.get("status") == "done"]
     left_out = len(run_dirs) - len(finished)
     if left_out:

@@ -90,11 +90,11 @@ def collect_main(argv: Sequence[str]) -> None:
 
     parser = ArgumentParser(
         prog="lightning-diffeo collect", exit_on_error=False,
-        description="Gather the finished runs of a study folder into one table: one row per (run, stage, "
+        description="Gather the finished runs of a study into one table: one row per (run, stage, "
         "layer, cutoff, temperature, average), written as CSV or Parquet.",
     )
     parser.add_argument("--config", action=ActionConfigFile)
-    parser.add_argument("folder", type=str, help="study folder (the spec's output)")
+    parser.add_argument("folder", type=str, help="sweep spec (its runs only) or study folder (every run in it)")
     parser.add_argument("-o", "--output", type=str, required=True, help="results.csv or results.parquet")
     args = _parse(parser, argv)
     try:

@@ -136,3 +136,30 @@ def test_collect_writes_parquet_or_says_what_is_missing(tiny_base, tmp_path):
     pytest.importorskip("pyarrow")
     write_table(table, tmp_path / "t.parquet")
     assert pd.read_parquet(tmp_path / "t.parquet").equals(table)
+
+
+def test_collect_of_a_spec_leaves_out_runs_it_does_not_plan(tiny_study, tmp_path):
+    import shutil
+
+    from tests.studies.conftest import TINY_BASE
+
+    spec, _, _ = tiny_study
+    done = next(p for p in spec.output.iterdir() if p.name.startswith("lenet-"))
+    stale = spec.output / "lenet-seed0-0000000000"  # a run of an earlier version of the spec
+    shutil.copytree(done, stale)
+    try:
+        spec_file = tmp_path / "spec.yaml"
+        spec_file.write_text(json.dumps({
+            "base": TINY_BASE,
+            "grid": {"model.arch": ["lenet", "fc2"]},
+            "include": [{"model.arch": "fc2", "stability.layers": ["model.no_such_layer"]}],
+            "output": str(spec.output),
+            "executor": {"workers": 2},
+        }))
+        with pytest.warns(UserWarning, match="1 of 4 runs are not done"):
+            assert stale.name in set(collect(spec.output)["run_id"])
+        with pytest.warns(UserWarning, match="1 of 3 runs are not done"):
+            planned = set(collect(spec_file)["run_id"])
+        assert stale.name not in planned and len(planned) == 2
+    finally:
+        shutil.rmtree(stale)
