@@ -45,10 +45,11 @@ def test_four_run_sweep_completes_through_sbatch(slurm_cluster, tiny_base, tmp_p
     assert "nothing to do: all 4 runs are accounted for (4 done)" in capsys.readouterr().out
 
 
-@pytest.mark.slow
-def test_scancelled_job_resumes_on_rerun(slurm_cluster, tiny_base, tmp_path, capsys):
+
+def _submit_until_last_checkpoint(tmp_path, tiny_base, epochs: int):
+    """Submit one long fc2 run to the cluster; return (spec, job id, run folder) once it wrote a last.ckpt."""
     spec = _spec_file(tmp_path, tiny_base, grid={"model.arch": ["fc2"]},
-                      set={"data.train_size": 512, "trainer.max_epochs": 25})
+                      set={"data.train_size": 512, "trainer.max_epochs": epochs})
     result = run_sweep(spec, executor="slurm")
     (job_id,) = result["result"]["job_ids"]
     run_dir = next(p for p in (tmp_path / "study").iterdir() if p.name.startswith("fc2-"))
@@ -56,6 +57,13 @@ def test_scancelled_job_resumes_on_rerun(slurm_cluster, tiny_base, tmp_path, cap
     while not (run_dir / "checkpoints" / "last.ckpt").is_file():
         assert time.time() < deadline, "the job never wrote a last.ckpt"
         time.sleep(0.2)
+    return spec, job_id, run_dir
+
+
+@pytest.mark.slow
+def test_scancelled_job_resumes_on_rerun(slurm_cluster, tiny_base, tmp_path, capsys):
+    spec, job_id, run_dir = _submit_until_last_checkpoint(tmp_path, tiny_base, epochs=25)
+    deadline = time.time() + 300
     subprocess.run(["scancel", job_id], check=True)
     while subprocess.run(["squeue", "-h", "-j", job_id.split("_")[0]], capture_output=True, text=True).stdout.strip():
         assert time.time() < deadline + 120, "the cancelled job never left the queue"
@@ -75,15 +83,8 @@ def test_scancelled_job_resumes_on_rerun(slurm_cluster, tiny_base, tmp_path, cap
 def test_a_job_signalled_for_its_time_limit_is_requeued_and_resumes(slurm_cluster, tiny_base, tmp_path, capsys):
     # SLURM sends USR2 ahead of the time limit (submitit asks for it with --signal) or on preemption;
     # sending it by hand makes the test independent of the machine's speed.
-    spec = _spec_file(tmp_path, tiny_base, grid={"model.arch": ["fc2"]},
-                      set={"data.train_size": 512, "trainer.max_epochs": 40})
-    result = run_sweep(spec, executor="slurm")
-    (job_id,) = result["result"]["job_ids"]
-    run_dir = next(p for p in (tmp_path / "study").iterdir() if p.name.startswith("fc2-"))
+    spec, job_id, run_dir = _submit_until_last_checkpoint(tmp_path, tiny_base, epochs=40)
     deadline = time.time() + 300
-    while not (run_dir / "checkpoints" / "last.ckpt").is_file():
-        assert time.time() < deadline, "the job never wrote a last.ckpt"
-        time.sleep(0.2)
     subprocess.run(["scancel", "--signal=USR2", job_id], check=True)
     capsys.readouterr()
     sweep_main(["run", str(spec), "--executor", "slurm", "--wait"])  # nothing to submit: the job is requeued
