@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import pytest
 import torch
 from torch import nn
@@ -162,3 +164,44 @@ def test_cuda_device_resident_reductions_match_cpu(digits, store):
         for quantity in ("D_f", "G_f", "R_f", "denominator"):
             assert b[quantity] == pytest.approx(a[quantity], rel=1e-3)
         assert b["fraction_diffeomorphic"] == a["fraction_diffeomorphic"]
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize("rows, dim", [(7, 3), (500, 1200), (501, 2500)])
+def test_nonnegative_selection_on_the_integer_view_is_torch_median(dtype, rows, dim):
+    g = torch.Generator().manual_seed(rows)
+    values = (torch.randn(dim, rows, generator=g, dtype=dtype) * 3).square_()
+    values[:, ::5] = 0.0  # ties at zero, as for units that see background
+    values[:, 1::7] = values[:, 2::7][:, : values[:, 1::7].shape[1]]  # ties between positive values
+    values[0, 0] = float("inf")
+    expected = values.median(dim=1).values
+    result = lower_median_rows(values, nonnegative=True)
+    assert result.dtype == dtype and torch.equal(result, expected)
+    assert torch.equal(lower_median_rows(values.clone(), destroy=True, nonnegative=True), expected)
+
+
+def test_negative_zero_selects_as_zero_on_the_integer_view():
+    values = torch.tensor([[-0.0, 0.0, 0.0, 1.0, 2.0], [-0.0, -0.0, 3.0, 4.0, 5.0], [3.0, -0.0, 1.0, 2.0, 9.0]])
+    result = lower_median_rows(values, nonnegative=True)
+    assert result.tolist() == values.median(dim=1).values.tolist() == [0.0, 3.0, 2.0]
+
+
+@pytest.mark.parametrize("dim", [2047, 2048, 6000])
+def test_wide_layers_staged_through_a_contiguous_transpose_equal_the_first_version(dim):
+    """Layers of 2048 coordinates or more take the staged transpose into the median buffer."""
+    clean = _features(130, dim, 4, sparse=True)
+    perturbed = clean + 0.3 * _features(130, dim, 5)
+    accumulator = NumeratorAccumulator(("median", "mean"), 130, dim)
+    for start in range(0, 130, 50):
+        accumulator.add(perturbed[start:start + 50], clean[start:start + 50])
+    values = accumulator.values()
+    assert values["median"] == reference_median_numerator(perturbed, clean)
+    assert values["mean"] == pytest.approx(reference_mean_numerator(perturbed, clean), rel=1e-6)
+
+
+def test_pair_median_with_exact_duplicates_is_a_plus_zero():
+    features = torch.zeros(6, 3)
+    features[:5] = 1.0  # 10 of the 15 pairs at distance 0: the lower median is 0
+    value = pair_denominators(features, "median")["median"]
+    assert value == reference_pair_denominator(features, "median") == 0.0
+    assert math.copysign(1.0, value) == 1.0
