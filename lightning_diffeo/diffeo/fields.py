@@ -8,6 +8,7 @@ n * tau. Fields vanish on the image border.
 
 from __future__ import annotations
 
+import functools
 import math
 
 import torch
@@ -16,6 +17,7 @@ from ._checks import check_temperature
 from .scales import mode_mask
 
 __all__ = [
+    "cached_sine_basis",
     "displacement_from_coefficients",
     "working_dtype",
     "sample_coefficients",
@@ -82,16 +84,14 @@ def sample_coefficients(
     check_temperature("temperature", temperature)
     shared = _is_scalar(temperature) and _is_scalar(cutoff)
     if shared:  # one [M, M] standard deviation for the whole batch, broadcast below
-        temperatures = torch.tensor([float(temperature)], dtype=torch.float64)
-        mask = mode_mask(float(cutoff))[None]
+        kept = _kept_inverse_energy(float(cutoff))[None]
+        std = (float(temperature) * kept).sqrt()  # [1, M, M], float64 (exact)
     else:
         temperatures = _per_sample(temperature, batch_size, "temperature")
         cutoffs = _per_sample(cutoff, batch_size, "cutoff")
         mask = mode_mask(cutoffs) if batch_size else mode_mask(float(torch.as_tensor(cutoff).max()))[None]
-    size = mask.shape[-1]
-    k = torch.arange(1, size + 1, dtype=torch.float64)
-    inverse_energy = 1.0 / (k[:, None] ** 2 + k[None, :] ** 2)
-    std = (temperatures[:, None, None] * inverse_energy * mask).sqrt()  # [B or 1, M, M], float64 (exact)
+        std = (temperatures[:, None, None] * (_inverse_energy(mask.shape[-1]) * mask)).sqrt()  # [B, M, M]
+    size = std.shape[-1]
     sample_device = generator.device if generator is not None else torch.device("cpu")
     # The normals are drawn in float32 unless float64 coefficients are asked for; the same
     # generator state gives the same draws on every device (they are drawn on its device).
@@ -101,6 +101,19 @@ def sample_coefficients(
     )
     coefficients = normals * std[:, None].to(device=sample_device, dtype=draw_dtype)
     return coefficients.to(device=device or "cpu", dtype=dtype)
+
+
+def _inverse_energy(size: int) -> torch.Tensor:
+    """1 / (i^2 + j^2) for i, j = 1..M, ``[M, M]`` float64."""
+    k = torch.arange(1, size + 1, dtype=torch.float64)
+    return 1.0 / (k[:, None] ** 2 + k[None, :] ** 2)
+
+
+@functools.lru_cache(maxsize=256)
+def _kept_inverse_energy(cutoff: float) -> torch.Tensor:
+    """1 / (i^2 + j^2) on the modes kept at cutoff c, 0 elsewhere, ``[M, M]`` float64 (read only)."""
+    mask = mode_mask(cutoff)
+    return _inverse_energy(mask.shape[-1]) * mask
 
 
 def _is_scalar(value: float | torch.Tensor) -> bool:
@@ -143,6 +156,26 @@ def displacement_from_coefficients(coefficients: torch.Tensor, n: int) -> torch.
     return n * torch.einsum("...ij,xi,yj->...yx", coefficients, basis, basis)
 
 
+@functools.lru_cache(maxsize=64)
+def cached_sine_basis(n: int, size: int, derivative: bool, device: torch.device, dtype: torch.dtype) -> torch.Tensor:
+    """:func:`sine_basis`, built once per (n, M, derivative, device, dtype); callers must not modify it."""
+    return sine_basis(n, size, derivative=derivative, device=device, dtype=dtype)
+
+
+@functools.lru_cache(maxsize=64)
+def _grid_basis(n: int, size: int, device: torch.device, dtype: torch.dtype) -> torch.Tensor:
+    """The sine basis extended by two columns, ``[n, M + 2]``: (sin(i pi u_k)..., 1, -1 + 2k / (n - 1)).
+
+    With coefficients extended to ``[M + 2, M + 2]`` by a single 1, ``S C^T S^T`` adds the
+    identity coordinate to the field: the whole sampling grid is two matrix products.
+    """
+    basis = torch.zeros(n, size + 2, dtype=torch.float64)
+    basis[:, :size] = sine_basis(n, size, dtype=torch.float64)
+    basis[:, size] = 1.0
+    basis[:, size + 1] = torch.arange(n, dtype=torch.float64) * (2.0 / (n - 1)) - 1.0
+    return basis.to(device=device, dtype=dtype)
+
+
 def sampling_grid(coefficients: torch.Tensor, n: int) -> torch.Tensor:
     """Where each output pixel reads, s - tau(s), as a ``grid_sample`` grid (``align_corners=True``).
 
@@ -158,14 +191,17 @@ def sampling_grid(coefficients: torch.Tensor, n: int) -> torch.Tensor:
     """
     if coefficients.dim() != 4 or coefficients.shape[1] != 2 or coefficients.shape[-1] != coefficients.shape[-2]:
         raise ValueError(f"coefficients must have shape [B, 2, M, M], got {tuple(coefficients.shape)}")
-    basis = sine_basis(n, coefficients.shape[-1], device=coefficients.device, dtype=coefficients.dtype)
-    to_grid = 2.0 / (n - 1)
-    # Built as separate x and y planes [B, 2, n, n] and returned as a [B, n, n, 2] view:
-    # grid_sample reads this layout faster than an interleaved contiguous grid.
-    planes = torch.einsum("bkij,xi,yj->bkyx", coefficients * (-n * to_grid), basis, basis)
-    axis = torch.arange(n, device=coefficients.device, dtype=coefficients.dtype) * to_grid - 1.0
-    planes[:, 0] += axis
-    planes[:, 1] += axis[:, None]
+    batch, size = coefficients.shape[0], coefficients.shape[-1]
+    basis = _grid_basis(n, size, coefficients.device, coefficients.dtype)  # [n, M + 2]
+    # grid_k[y, x] = sum_ij E_k[i, j] basis[x, i] basis[y, j] with E_k = -(2n / (n - 1)) C_k
+    # on the modes, plus a 1 that adds the identity coordinate: x (i = axis, j = one) for
+    # k = 0 and y (i = one, j = axis) for k = 1.
+    extended = coefficients.new_zeros(batch, 2, size + 2, size + 2)
+    torch.mul(coefficients, -2.0 * n / (n - 1), out=extended[:, :, :size, :size])
+    extended[:, 0, size + 1, size] = 1.0
+    extended[:, 1, size, size + 1] = 1.0
+    # Built as separate x and y planes [B, 2, n, n] and returned as a [B, n, n, 2] view.
+    planes = basis @ (extended.transpose(-1, -2) @ basis.T)  # [n, J] @ [B, 2, J, n] (j, x)
     return planes.permute(0, 2, 3, 1)
 
 

@@ -119,3 +119,52 @@ def test_bound_is_above_xi_and_the_shortcut_changes_no_decision(cutoff):
     assert torch.equal(decisions, xi < 1)
     assert decisions.any() and not decisions.all()  # both branches of the shortcut are used
     assert (bound < 1).any()
+
+
+def _einsum_xi(coefficients: torch.Tensor, n: int) -> torch.Tensor:
+    """Xi from the four partial derivatives, each an einsum of the sine series (float64)."""
+    from lightning_diffeo.diffeo import sine_basis
+
+    size = coefficients.shape[-1]
+    sin = sine_basis(n, size, dtype=torch.float64)
+    dsin = sine_basis(n, size, derivative=True, dtype=torch.float64)
+    c_x, c_y = coefficients[..., 0, :, :].double(), coefficients[..., 1, :, :].double()
+    dxx = torch.einsum("...ij,xi,yj->...yx", c_x, dsin, sin)
+    dxy = torch.einsum("...ij,xi,yj->...yx", c_x, sin, dsin)
+    dyx = torch.einsum("...ij,xi,yj->...yx", c_y, dsin, sin)
+    dyy = torch.einsum("...ij,xi,yj->...yx", c_y, sin, dsin)
+    frobenius = dxx**2 + dxy**2 + dyx**2 + dyy**2
+    determinant = dxx * dyy - dxy * dyx
+    return 0.5 * (torch.sqrt((frobenius - 2 * determinant).clamp_min(0)) - dxx - dyy)
+
+
+@pytest.mark.parametrize("cutoff, n, shape", [(3, 9, (4,)), (7.5, 20, (2, 3)), (15, 32, (5,))])
+def test_xi_equals_the_four_einsums_in_any_layout(cutoff, n, shape):
+    coefficients = sample_coefficients(math.prod(shape), 2e-3, cutoff, generator=torch.Generator().manual_seed(n), dtype=torch.float64)
+    coefficients = coefficients.reshape(*shape, *coefficients.shape[1:])
+    expected = _einsum_xi(coefficients, n)
+    xi = distortion(coefficients, n)
+    assert xi.shape == (*shape, n, n)
+    torch.testing.assert_close(xi, expected, rtol=0, atol=1e-12)
+    torch.testing.assert_close(max_distortion(coefficients, n), expected.flatten(-2).amax(-1), rtol=0, atol=1e-12)
+    # float32 coefficients: float32 rounding of the same values
+    torch.testing.assert_close(distortion(coefficients.float(), n).double(), expected, rtol=0, atol=1e-5 * expected.abs().max().item())
+
+
+@pytest.mark.parametrize("n", [4, 24, 32])
+def test_every_shortcut_of_is_diffeomorphism_is_exact(n):
+    """Below, near and far above T_max: the bound, the coarse check and the whole grid all decide."""
+    cutoff = 5
+    t_max = temperature_range(32, cutoff)[1]
+    temperatures = torch.logspace(math.log10(t_max / 100), math.log10(20 * t_max), 400, dtype=torch.float64)
+    coefficients = sample_coefficients(400, temperatures, cutoff, generator=torch.Generator().manual_seed(n))
+    xi = max_distortion(coefficients, n)
+    decisions = is_diffeomorphism(coefficients, n)
+    assert torch.equal(decisions, xi < 1)
+    assert decisions[:50].all() and not decisions[-50:].any()
+    bounded = distortion_bound(coefficients) < 1 - 1e-3
+    coarse = torch.arange(0, n, 4)
+    on_coarse = _einsum_xi(coefficients, n)[..., coarse[:, None], coarse[None, :]].flatten(-2).amax(-1)
+    if n > 4:
+        assert bounded.any() and (on_coarse >= 1.001).any()  # both shortcuts are taken
+        assert ((~bounded) & (on_coarse < 1.001)).any()  # and some fields need the whole grid
