@@ -76,11 +76,17 @@ def scaled_noise(
 
 
 def _noise_and_scale(
-    like: torch.Tensor, norms: torch.Tensor, generator: torch.Generator | None
+    like: torch.Tensor, norms: torch.Tensor, generator: torch.Generator | None, out: torch.Tensor | None = None
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Gaussian draws eta [M, ...] and per-image factors [M, 1, ...] giving ``||eta * factor|| = norms``."""
+    """Gaussian draws eta [M, ...] and per-image factors [M, 1, ...] giving ``||eta * factor|| = norms``.
+
+    ``out``: a contiguous tensor like ``like`` to draw into when the generator is on its device.
+    """
     draw_device = generator.device if generator is not None else like.device
-    eta = torch.randn(like.shape, generator=generator, device=draw_device, dtype=like.dtype).to(like.device)
+    if out is not None and out.device == torch.device(draw_device) and out.is_contiguous():
+        eta = out.normal_(generator=generator)  # the same draws as torch.randn, without a new buffer
+    else:
+        eta = torch.randn(like.shape, generator=generator, device=draw_device, dtype=like.dtype).to(like.device)
     current = torch.linalg.vector_norm(eta.flatten(1), dim=1).clamp_min(torch.finfo(eta.dtype).tiny)
     return eta, (norms.to(eta) / current).reshape(-1, *([1] * (eta.dim() - 1)))
 
@@ -138,14 +144,18 @@ def perturb(
 
     Random draws, in order: the fields' coefficients (as ``deform``), then the noise.
     """
-    tiled = images if repeats == 1 else images.repeat(repeats, 1, 1, 1)
-    tiled_reference = reference if repeats == 1 else reference.repeat(repeats, 1, 1, 1)
+    count = images.shape[0]
+    tiled = images if repeats == 1 else images.repeat(repeats, 1, 1, 1)  # grid_sample needs a batch per field
     coefficients = sample_coefficients(
         tiled.shape[0], temperature, cutoff, generator=generator, device=images.device, dtype=working_dtype(images.dtype)
     )
     deformed = deform_with_coefficients(tiled, coefficients, interpolation)
     fraction = float(is_diffeomorphism(coefficients, images.shape[-1]).float().mean())
-    norms = torch.linalg.vector_norm((deformed - tiled_reference).flatten(1), dim=1)
-    eta, scale = _noise_and_scale(deformed, norms, generator)
-    noisy = torch.addcmul(tiled_reference, eta, scale)
-    return Perturbations(deformed=deformed, noisy=noisy, norms=norms, fraction_diffeomorphic=fraction)
+    # One buffer holds tau x - x_ref, then the noise, then x_ref + eta; the reference is
+    # broadcast over the k repeats ([k, N, ...] views), never copied.
+    by_repeat = (repeats, count, *images.shape[1:])
+    buffer = torch.sub(deformed.view(by_repeat), reference).view_as(deformed)
+    norms = torch.linalg.vector_norm(buffer.flatten(1), dim=1)
+    eta, scale = _noise_and_scale(deformed, norms, generator, out=buffer)
+    noisy = torch.addcmul(reference, eta.view(by_repeat), scale.view(repeats, count, 1, 1, 1), out=eta.view(by_repeat))
+    return Perturbations(deformed=deformed, noisy=noisy.view_as(deformed), norms=norms, fraction_diffeomorphic=fraction)
