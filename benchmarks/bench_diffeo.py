@@ -3,10 +3,11 @@
 For 500 images of 3x32x32 and 1x28x28, cutoffs 3 and 15, bilinear and Gaussian interpolation:
 images per second of ``deform`` (one batched call, a field per image, sampling included) and of
 ``reference_diffeo.reference_deform`` called once per image (dense O(n^4) Gaussian), timed side
-by side in one process, median of repeats. Bilinear is also compared with a bare identity
-``grid_sample`` on the same batch (what any resampling must cost at least), and ``deform`` is
-split into its parts (coefficient draws, sampling grid, ``grid_sample``). Also the largest
-difference between the truncated Gaussian and the dense sum on the same fields.
+by side in one process: within each repeat every call is made once in turn, and each ratio is
+the median over repeats of the ratio within a repeat. Bilinear is also compared with a bare
+identity ``grid_sample`` on the same batch (what any resampling must cost at least), and
+``deform`` is split into its parts (coefficient draws, sampling grid, ``grid_sample``). Also the
+largest difference between the truncated Gaussian and the dense sum on the same fields.
 
 Usage: python benchmarks/bench_diffeo.py [--images 500] [--repeats 11] [--threads 1] [--out benchmarks/results/diffeo.json]
 """
@@ -41,15 +42,26 @@ from lightning_diffeo.diffeo import (  # noqa: E402
 CLOCK = {"clock": time.perf_counter}  # --clock cpu: process CPU time, robust to other jobs on a shared machine
 
 
-def _median_seconds(fn, repeats: int) -> float:
-    fn()  # warm-up
+def _interleaved_seconds(functions: dict, repeats: int) -> dict[str, list[float]]:
+    """Seconds of each function per repeat, the functions called in turn within every repeat.
+
+    Interleaving exposes every function to the same machine state (frequency, other jobs), so
+    ratios taken within a repeat are robust where separate medians are not.
+    """
+    for fn in functions.values():
+        fn()  # warm-up
     clock = CLOCK["clock"]
-    times = []
+    times: dict[str, list[float]] = {name: [] for name in functions}
     for _ in range(repeats):
-        start = clock()
-        fn()
-        times.append(clock() - start)
-    return statistics.median(times)
+        for name, fn in functions.items():
+            start = clock()
+            fn()
+            times[name].append(clock() - start)
+    return times
+
+
+def _median_ratio(numerator: list[float], denominator: list[float]) -> float:
+    return statistics.median(a / b for a, b in zip(numerator, denominator))
 
 
 def _gaussian_error(images: torch.Tensor, temperature: float, cutoff: float) -> float:
@@ -59,26 +71,6 @@ def _gaussian_error(images: torch.Tensor, temperature: float, cutoff: float) -> 
     ours = remap(images[:count], fields, "gaussian")
     dense = torch.stack([reference_gaussian(images[i], fields[i]) for i in range(count)])
     return float((ours - dense).abs().max())
-
-
-def _bilinear_parts(images: torch.Tensor, temperature: float, cutoff: float, repeats: int) -> dict[str, float]:
-    """Seconds of an identity grid_sample on the batch, and of the three parts of ``deform``."""
-    count, n = images.shape[0], images.shape[-1]
-    axis = torch.linspace(-1, 1, n)
-    identity = torch.stack(torch.meshgrid(axis, axis, indexing="xy"), dim=-1).expand(count, n, n, 2).contiguous()
-    generator = torch.Generator().manual_seed(0)
-    coefficients = sample_coefficients(count, temperature, cutoff, generator=generator)
-    grid = sampling_grid(coefficients, n)
-
-    def sample(g):
-        return F.grid_sample(images, g, mode="bilinear", padding_mode="border", align_corners=True)
-
-    return {
-        "identity_grid_sample_s": _median_seconds(lambda: sample(identity), repeats),
-        "coefficients_s": _median_seconds(lambda: sample_coefficients(count, temperature, cutoff, generator=generator), repeats),
-        "grid_s": _median_seconds(lambda: sampling_grid(coefficients, n), repeats),
-        "grid_sample_s": _median_seconds(lambda: sample(grid), repeats),
-    }
 
 
 def _warm_up(n_images: int) -> None:
@@ -93,6 +85,33 @@ def _warm_up(n_images: int) -> None:
 INTERPOLATIONS = {"chosen": ("bilinear", "gaussian")}
 
 
+def _functions(images: torch.Tensor, temperature: float, cutoff: float, interpolation: str) -> dict:
+    """The timed calls of one configuration: ``deform``, the per-image loop, and for bilinear an
+    identity ``grid_sample`` and the three parts of ``deform``."""
+    count, n = images.shape[0], images.shape[-1]
+    ours_gen, ref_gen, part_gen = (torch.Generator().manual_seed(0) for _ in range(3))
+    functions = {
+        "ours": lambda: deform(images, cutoff=cutoff, temperature=temperature, interpolation=interpolation, generator=ours_gen),
+        "reference": lambda: [reference_deform(image, temperature, cutoff, interpolation, ref_gen) for image in images],
+    }
+    if interpolation == "bilinear":
+        axis = torch.linspace(-1, 1, n)
+        identity = torch.stack(torch.meshgrid(axis, axis, indexing="xy"), dim=-1).expand(count, n, n, 2).contiguous()
+        coefficients = sample_coefficients(count, temperature, cutoff, generator=part_gen)
+        grid = sampling_grid(coefficients, n)
+
+        def sample(g):
+            return F.grid_sample(images, g, mode="bilinear", padding_mode="border", align_corners=True)
+
+        functions.update({
+            "identity_grid_sample": lambda: sample(identity),
+            "coefficients": lambda: sample_coefficients(count, temperature, cutoff, generator=part_gen),
+            "grid": lambda: sampling_grid(coefficients, n),
+            "grid_sample": lambda: sample(grid),
+        })
+    return functions
+
+
 def run(n_images: int, repeats: int) -> list[dict]:
     _warm_up(n_images)
     rows = []
@@ -101,34 +120,30 @@ def run(n_images: int, repeats: int) -> list[dict]:
         for cutoff in (3, 15):
             temperature = temperature_from_displacement(1.0, cutoff, n)
             for interpolation in INTERPOLATIONS["chosen"]:
-                ours_gen, ref_gen = torch.Generator().manual_seed(0), torch.Generator().manual_seed(0)
-                ours = _median_seconds(
-                    lambda: deform(images, cutoff=cutoff, temperature=temperature, interpolation=interpolation, generator=ours_gen),
-                    repeats,
-                )
-                reference = _median_seconds(
-                    lambda: [reference_deform(image, temperature, cutoff, interpolation, ref_gen) for image in images],
-                    max(3, repeats // 2) if interpolation == "gaussian" else repeats,
-                )
+                count = max(3, repeats // 2) if interpolation == "gaussian" else repeats  # the dense sum is slow
+                times = _interleaved_seconds(_functions(images, temperature, cutoff, interpolation), count)
+                median = {name: statistics.median(values) for name, values in times.items()}
                 row = {
                     "shape": f"{channels}x{n}x{n}",
                     "cutoff": cutoff,
                     "interpolation": interpolation,
                     "images": n_images,
-                    "ours_images_per_s": n_images / ours,
-                    "reference_images_per_s": n_images / reference,
-                    "speedup": reference / ours,
+                    "repeats": count,
+                    "ours_images_per_s": n_images / median["ours"],
+                    "reference_images_per_s": n_images / median["reference"],
+                    # median over repeats of the ratio taken within each repeat
+                    "speedup": _median_ratio(times["reference"], times["ours"]),
                 }
                 if interpolation == "gaussian":
                     row["max_abs_error_vs_dense"] = _gaussian_error(images, temperature, cutoff)
                 else:
-                    row.update(_bilinear_parts(images, temperature, cutoff, repeats))
-                    row["ratio_to_identity_grid_sample"] = n_images / row["ours_images_per_s"] / row["identity_grid_sample_s"]
+                    row.update({f"{name}_s": median[name] for name in ("identity_grid_sample", "coefficients", "grid", "grid_sample")})
+                    row["ratio_to_identity_grid_sample"] = _median_ratio(times["ours"], times["identity_grid_sample"])
                 rows.append(row)
                 extra = (f"  max|ours - dense| = {row['max_abs_error_vs_dense']:.1e}" if "max_abs_error_vs_dense" in row
                          else f"  x{row['ratio_to_identity_grid_sample']:.2f} an identity grid_sample "
                               f"(draws {row['coefficients_s'] * 1e3:.2f} ms, grid {row['grid_s'] * 1e3:.2f} ms, "
-                              f"grid_sample {row['grid_sample_s'] * 1e3:.2f} ms)")
+                              f"grid_sample {row['grid_sample_s'] * 1e3:.2f} ms, identity {row['identity_grid_sample_s'] * 1e3:.2f} ms)")
                 print(
                     f"{row['shape']:>8} c={cutoff:<3} {interpolation:<9} ours {row['ours_images_per_s']:>10.0f} img/s"
                     f"  per-image {row['reference_images_per_s']:>8.0f} img/s  speedup x{row['speedup']:.1f}{extra}",

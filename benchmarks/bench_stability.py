@@ -12,6 +12,9 @@ one run and repeated:
 * ``output``: ``measure_stability(model, images, layers="output")``;
 * ``all_layers``: ``measure_stability(model, images)`` with every default probe layer;
 
+* ``perturb``: the perturbations alone (fields, resampling, noise, the distortion check) for
+  the same items and seed;
+
 and reports the ratios ``output / bare`` and ``all_layers / bare`` of the fastest of the
 repeats (other processes sharing the CPU only ever slow a run down, so the minimum is the
 robust estimate), and the median of the per-repeat ratios; also the median of the per-repeat ratios of process CPU
@@ -22,6 +25,8 @@ interpreter (model built, images made, one warm-up batch), minus the RSS just be
 
 ``--reductions`` also times the estimator reductions alone against reference copies of the
 first version's (``torch.median(dim=0)``, the masked float64-centred pair denominator).
+``--large-n N`` times the share of the pair denominators in one default LeNet call on N images.
+``--repeats 0`` skips the model comparison. ``--no-memory`` skips the peak-memory runs.
 ``--average median`` measures one average only (the first version's default; both averages
 share the forward passes). Runs with ``--threads`` torch threads (default 1).
 
@@ -53,7 +58,7 @@ from lightning_diffeo.stability.probe import batch_slices
 
 CUTOFFS = (3, 5, 15)
 CPU_TIMES: list[float] = []  # process CPU time of the last timed call(s): robust to other jobs on the machine
-SETTINGS: dict = {"protocol": "default", "average": ("median", "mean")}  # set by main()
+SETTINGS: dict = {"protocol": "default", "average": ("median", "mean"), "memory": True}  # set by main()
 
 
 def _protocol_kwargs() -> dict:
@@ -185,18 +190,34 @@ def bare_forward(model: nn.Module, images: torch.Tensor, passes: int, batch_size
     return time.perf_counter() - start
 
 
-def timed_measure(model: nn.Module, images: torch.Tensor, layers, batch_size: int) -> tuple[float, PeakMemory]:
+def timed_measure(model: nn.Module, images: torch.Tensor, layers, batch_size: int) -> float:
+    """Seconds of one ``measure_stability`` call (its process CPU time goes to ``CPU_TIMES``)."""
     _sync(images.device)
-    with PeakMemory(images.device) as memory:
-        start, cpu_start = time.perf_counter(), time.process_time()
-        average = SETTINGS["average"]
-        measure_stability(model, images, cutoffs=CUTOFFS, layers=layers, batch_size=batch_size,
-                          average=average if len(average) > 1 else average[0],
-                          generator=torch.Generator().manual_seed(0), progress=False, **_protocol_kwargs())
-        _sync(images.device)
-        elapsed = time.perf_counter() - start
-        CPU_TIMES.append(time.process_time() - cpu_start)
-    return elapsed, memory
+    start, cpu_start = time.perf_counter(), time.process_time()
+    average = SETTINGS["average"]
+    measure_stability(model, images, cutoffs=CUTOFFS, layers=layers, batch_size=batch_size,
+                      average=average if len(average) > 1 else average[0],
+                      generator=torch.Generator().manual_seed(0), progress=False, **_protocol_kwargs())
+    _sync(images.device)
+    CPU_TIMES.append(time.process_time() - cpu_start)
+    return time.perf_counter() - start
+
+
+def perturbations_only(images: torch.Tensor) -> float:
+    """Seconds to draw the perturbations ``measure_stability`` needs (fields, resampling, noise, distortion check)."""
+    from lightning_diffeo.stability.measure import work_items
+    from lightning_diffeo.stability.perturb import perturb
+
+    kwargs = _protocol_kwargs()
+    items = work_items(images.shape[-1], CUTOFFS, kwargs.get("deltas"), None, kwargs.get("sweep", False))
+    generator = torch.Generator().manual_seed(0)
+    _sync(images.device)
+    start, cpu_start = time.perf_counter(), time.process_time()
+    for cutoff, temperature, _ in items:
+        perturb(images, images, cutoff=cutoff, temperature=temperature, generator=generator)
+    _sync(images.device)
+    CPU_TIMES.append(time.process_time() - cpu_start)
+    return time.perf_counter() - start
 
 
 def memory_child(name: str, probe: str, n_images: int, batch_size: int, device: str) -> None:
@@ -209,7 +230,9 @@ def memory_child(name: str, probe: str, n_images: int, batch_size: int, device: 
         with PeakMemory(images.device) as peak:
             bare_forward(model, images, _passes(), batch_size)
     else:
-        _, peak = timed_measure(model, images, "output" if probe == "output" else None, batch_size)
+        # The sampling thread costs CPU time: memory is measured here only, never in the timed repeats.
+        with PeakMemory(images.device) as peak:
+            timed_measure(model, images, "output" if probe == "output" else None, batch_size)
     print(json.dumps({"peak_rss": peak.peak_rss, "cuda_peak": peak.cuda_peak}))
 
 
@@ -230,19 +253,22 @@ def bench_model(name: str, images: torch.Tensor, repeats: int, batch_size: int) 
     passes = _passes()
     layers = list(getattr(model, "probe_layers", ("output",)))
     bare_forward(model, images[:batch_size], 1, batch_size)  # warm-up
-    times: dict[str, list[float]] = {"bare": [], "output": [], "all_layers": []}
-    cpu: dict[str, list[float]] = {"bare": [], "output": [], "all_layers": []}
+    times: dict[str, list[float]] = {"bare": [], "perturb": [], "output": [], "all_layers": []}
+    cpu: dict[str, list[float]] = {"bare": [], "perturb": [], "output": [], "all_layers": []}
     for repeat in range(repeats):
         times["bare"].append(bare_forward(model, images, passes, batch_size))
         cpu["bare"].append(CPU_TIMES[-1])
+        times["perturb"].append(perturbations_only(images))
+        cpu["perturb"].append(CPU_TIMES[-1])
         for key, probe in (("output", "output"), ("all_layers", None)):
-            times[key].append(timed_measure(model, images, probe, batch_size)[0])
+            times[key].append(timed_measure(model, images, probe, batch_size))
             cpu[key].append(CPU_TIMES[-1])
         print(f"[{name}] repeat {repeat + 1}/{repeats}: " + ", ".join(f"{k} {v[-1]:.2f}s (CPU {cpu[k][-1]:.2f}s)" for k, v in times.items()), flush=True)
     median = {k: statistics.median(v) for k, v in times.items()}
     best = {k: min(v) for k, v in times.items()}
+    empty = {"rss_mib": float("nan"), "cuda_mib": float("nan")}
     memory = {key: fresh_process_memory(name, key, images.shape[0], batch_size, str(images.device))
-              for key in ("bare", "output", "all_layers")}
+              if SETTINGS["memory"] else empty for key in ("bare", "output", "all_layers")}
     result = {
         "model": name, "model_source": source, "model_class": type(model).__name__, "layers": layers,
         "forward_passes": passes, "times_s": times, "median_s": median, "min_s": best,
@@ -256,13 +282,15 @@ def bench_model(name: str, images: torch.Tensor, repeats: int, batch_size: int) 
         "cpu_s": cpu,
         "cpu_ratio_output": statistics.median(o / b for o, b in zip(cpu["output"], cpu["bare"])),
         "cpu_ratio_all_layers": statistics.median(a / b for a, b in zip(cpu["all_layers"], cpu["bare"])),
+        # the perturbations alone, as a fraction of the bare passes (part of every probe's overhead)
+        "cpu_ratio_perturbations": statistics.median(p / b for p, b in zip(cpu["perturb"], cpu["bare"])),
     }
     if images.device.type == "cuda":
         result["peak_cuda_mib"] = {k: v["cuda_mib"] for k, v in memory.items()}
     print(f"[{name}] ratio (fastest runs) output-only {result['ratio_output']:.3f}, all layers {result['ratio_all_layers']:.3f}; "
           f"median of per-repeat ratios {result['ratio_output_median_of_repeats']:.3f}, "
           f"{result['ratio_all_layers_median_of_repeats']:.3f}; CPU-time ratios {result['cpu_ratio_output']:.3f}, "
-          f"{result['cpu_ratio_all_layers']:.3f}; "
+          f"{result['cpu_ratio_all_layers']:.3f} (perturbations alone {result['cpu_ratio_perturbations']:.3f}); "
           f"peak RSS increase bare forwards {result['peak_rss_mib']['bare']:.0f} MiB, "
           f"output {result['peak_rss_mib']['output']:.0f} MiB, "
           f"all layers {result['peak_rss_mib']['all_layers']:.0f} MiB", flush=True)
@@ -331,6 +359,39 @@ def bench_reductions(repeats: int) -> list[dict]:
     return rows
 
 
+def bench_large_n(count: int) -> dict:
+    """Share of the pair denominators in one default call of LeNet on ``count`` images.
+
+    Times ``measure_stability`` (delta = 1 pixel, 7 passes), the bare passes, and
+    ``pair_denominators`` alone on the same clean activations of every probed layer.
+    """
+    from lightning_diffeo.stability import ActivationCapture, pair_denominators
+
+    torch.manual_seed(0)
+    model = build("lenet")[0].eval()
+    images = torch.rand(count, 3, 32, 32, generator=torch.Generator().manual_seed(1))
+    layers = list(getattr(model, "probe_layers", ("output",)))
+    with torch.no_grad(), ActivationCapture(model, layers) as capture:
+        clean = [capture(images[part]) for part in batch_slices(count, 128)]
+    features = {name: torch.cat([part[name] for part in clean]) for name in layers}
+    start = time.process_time()
+    for name in layers:
+        pair_denominators(features[name], SETTINGS["average"])
+    pairs = time.process_time() - start
+    bare_forward(model, images, 7, 128)
+    bare = CPU_TIMES[-1]
+    saved = SETTINGS["protocol"]
+    SETTINGS["protocol"] = "default"
+    timed_measure(model, images, None, 128)
+    SETTINGS["protocol"] = saved
+    total = CPU_TIMES[-1]
+    row = {"n_images": count, "measure_cpu_s": total, "bare_cpu_s": bare, "pair_denominators_cpu_s": pairs,
+           "pair_share": pairs / total, "forward_share": bare / total}
+    print(f"[large N] LeNet, {count} images, delta = 1: measure_stability {total:.2f} s CPU, of which the bare passes "
+          f"{bare:.2f} s ({bare / total:.0%}) and the pair denominators {pairs:.2f} s ({pairs / total:.0%})", flush=True)
+    return row
+
+
 def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--n-images", type=int, default=500)
@@ -343,10 +404,14 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--average", nargs="+", choices=["median", "mean"], default=["median", "mean"])
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--reductions", action="store_true", help="also time the reductions alone")
+    parser.add_argument("--large-n", type=int, default=0, metavar="N",
+                        help="also time the share of the pair denominators in a LeNet call on N images")
+    parser.add_argument("--no-memory", action="store_true",
+                        help="skip the peak-memory runs (three more measurements, each in a fresh interpreter)")
     parser.add_argument("--memory-child", nargs=2, metavar=("MODEL", "PROBE"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
-    SETTINGS["protocol"], SETTINGS["average"] = args.protocol, tuple(args.average)
+    SETTINGS["protocol"], SETTINGS["average"], SETTINGS["memory"] = args.protocol, tuple(args.average), not args.no_memory
     if args.memory_child:
         memory_child(*args.memory_child, args.n_images, args.batch_size, args.device)
         return {}
@@ -360,10 +425,12 @@ def main(argv: list[str] | None = None) -> dict:
         "machine": {"platform": platform.platform(), "cpu_count": os.cpu_count(), "torch": torch.__version__,
                     "threads": torch.get_num_threads(), "device": str(device),
                     "gpu": torch.cuda.get_device_name(device) if device.type == "cuda" else None},
-        "results": [bench_model(name, images, args.repeats, args.batch_size) for name in args.models],
+        "results": [bench_model(name, images, args.repeats, args.batch_size) for name in args.models if args.repeats],
     }
     if args.reductions:
         report["reductions"] = bench_reductions(args.repeats)
+    if args.large_n:
+        report["large_n"] = bench_large_n(args.large_n)
     args.out.mkdir(parents=True, exist_ok=True)
     path = args.out / f"bench_stability_{device.type}_{args.protocol}.json"
     temporary = path.with_suffix(".json.tmp")
