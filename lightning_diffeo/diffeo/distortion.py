@@ -45,8 +45,9 @@ def _twice_xi(coefficients: torch.Tensor, n: int, pixels: torch.Tensor | None = 
     trace_and_difference = first @ torch.cat([y_plus, torch.cat([sin, -dsin], dim=-1).T], dim=-1)
     trace, difference = trace_and_difference[..., :count], trace_and_difference[..., count:]
     shear = second @ y_plus
-    # ||J||_F^2 - 2 det J = (dxx - dyy)^2 + (dxy + dyx)^2: no cancellation inside the root.
-    return torch.hypot(difference, shear).sub_(trace)
+    # ||J||_F^2 - 2 det J = (dxx - dyy)^2 + (dxy + dyx)^2: no cancellation inside the root
+    # (in place: a third of the cost of torch.hypot, which guards against overflow).
+    return difference.square_().addcmul_(shear, shear).sqrt_().sub_(trace)
 
 
 def _check_coefficients(coefficients: torch.Tensor) -> None:
