@@ -177,3 +177,11 @@ def test_sampling_grid_is_the_einsum_of_the_sine_series():
     torch.testing.assert_close(grid[..., 0], expected_x, rtol=0, atol=1e-12)
     torch.testing.assert_close(grid[..., 1], expected_y, rtol=0, atol=1e-12)
     assert grid.shape == (3, n, n, 2)
+
+
+def test_sampling_grid_is_x_and_y_planes_with_x_contiguous():
+    """grid_sample reads a grid whose points along x are adjacent in memory fastest."""
+    coefficients = sample_coefficients(4, 1e-3, 5, generator=torch.Generator().manual_seed(2))
+    grid = sampling_grid(coefficients, 12)
+    assert grid.shape == (4, 12, 12, 2)
+    assert grid.stride()[1:] == (12, 1, 144)  # [B, 2, y, x] planes, viewed as [B, y, x, 2]
