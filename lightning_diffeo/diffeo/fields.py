@@ -99,7 +99,7 @@ def sample_coefficients(
     normals = torch.randn(
         (batch_size, 2, size, size), generator=generator, device=sample_device, dtype=draw_dtype
     )
-    coefficients = normals * std[:, None].to(device=sample_device, dtype=draw_dtype)
+    coefficients = normals.mul_(std[:, None].to(device=sample_device, dtype=draw_dtype))
     return coefficients.to(device=device or "cpu", dtype=dtype)
 
 
@@ -200,8 +200,12 @@ def sampling_grid(coefficients: torch.Tensor, n: int) -> torch.Tensor:
     torch.mul(coefficients, -2.0 * n / (n - 1), out=extended[:, :, :size, :size])
     extended[:, 0, size + 1, size] = 1.0
     extended[:, 1, size, size + 1] = 1.0
-    # Built as separate x and y planes [B, 2, n, n] and returned as a [B, n, n, 2] view.
-    planes = basis @ (extended.transpose(-1, -2) @ basis.T)  # [n, J] @ [B, 2, J, n] (j, x)
+    # Two plain matrix products: the sums over j (y side), then over i (x side), so that the
+    # x and y planes [B, 2, n, n] come out with x contiguous, the layout grid_sample reads
+    # fastest; returned as a [B, n, n, 2] view.
+    j = size + 2
+    by_y = (extended.view(-1, j) @ basis.T).view(batch, 2, j, n)  # [(b, k, i), j] @ [j, y]
+    planes = (by_y.transpose(-1, -2).reshape(-1, j) @ basis.T).view(batch, 2, n, n)  # [(b, k, y), i] @ [i, x]
     return planes.permute(0, 2, 3, 1)
 
 
