@@ -11,7 +11,7 @@ import math
 import torch
 
 from ._checks import check_log_cutoff, check_temperature
-from .fields import cached_sine_basis
+from .fields import _cached_sine_basis
 
 __all__ = ["distortion", "distortion_bound", "expected_max_distortion", "is_diffeomorphism", "max_distortion"]
 
@@ -29,8 +29,8 @@ def _twice_xi(coefficients: torch.Tensor, n: int, pixels: torch.Tensor | None = 
         pixels: the pixel indices evaluated along each axis (default all n).
     """
     fields, size = coefficients.shape[0], coefficients.shape[-1]
-    sin = cached_sine_basis(n, size, False, coefficients.device, coefficients.dtype)
-    dsin = cached_sine_basis(n, size, True, coefficients.device, coefficients.dtype)
+    sin = _cached_sine_basis(n, size, False, coefficients.device, coefficients.dtype)
+    dsin = _cached_sine_basis(n, size, True, coefficients.device, coefficients.dtype)
     if pixels is not None:
         sin, dsin = sin[pixels], dsin[pixels]
     count = sin.shape[0]
@@ -46,8 +46,9 @@ def _twice_xi(coefficients: torch.Tensor, n: int, pixels: torch.Tensor | None = 
     trace, difference = trace_and_difference[..., :count], trace_and_difference[..., count:]
     shear = second @ y_plus
     # ||J||_F^2 - 2 det J = (dxx - dyy)^2 + (dxy + dyx)^2: no cancellation inside the root
-    # (in place: a third of the cost of torch.hypot, which guards against overflow).
-    return difference.square_().addcmul_(shear, shear).sqrt_().sub_(trace)
+    # (a third of the cost of torch.hypot, which guards against overflow; the root is taken
+    # out of place, as autograd keeps it).
+    return torch.sqrt(difference.square_().addcmul_(shear, shear)) - trace
 
 
 def _check_coefficients(coefficients: torch.Tensor) -> None:

@@ -17,7 +17,6 @@ from ._checks import check_temperature
 from .scales import mode_mask
 
 __all__ = [
-    "cached_sine_basis",
     "displacement_from_coefficients",
     "working_dtype",
     "sample_coefficients",
@@ -112,8 +111,9 @@ def _inverse_energy(size: int) -> torch.Tensor:
 @functools.lru_cache(maxsize=256)
 def _kept_inverse_energy(cutoff: float) -> torch.Tensor:
     """1 / (i^2 + j^2) on the modes kept at cutoff c, 0 elsewhere, ``[M, M]`` float64 (read only)."""
-    mask = mode_mask(cutoff)
-    return _inverse_energy(mask.shape[-1]) * mask
+    with torch.inference_mode(False):  # as in _cached_sine_basis
+        mask = mode_mask(cutoff)
+        return _inverse_energy(mask.shape[-1]) * mask
 
 
 def _is_scalar(value: float | torch.Tensor) -> bool:
@@ -157,9 +157,14 @@ def displacement_from_coefficients(coefficients: torch.Tensor, n: int) -> torch.
 
 
 @functools.lru_cache(maxsize=64)
-def cached_sine_basis(n: int, size: int, derivative: bool, device: torch.device, dtype: torch.dtype) -> torch.Tensor:
-    """:func:`sine_basis`, built once per (n, M, derivative, device, dtype); callers must not modify it."""
-    return sine_basis(n, size, derivative=derivative, device=device, dtype=dtype)
+def _cached_sine_basis(n: int, size: int, derivative: bool, device: torch.device, dtype: torch.dtype) -> torch.Tensor:
+    """:func:`sine_basis`, built once per (n, M, derivative, device, dtype); callers must not modify it.
+
+    Built outside inference mode, so a basis first made under ``torch.inference_mode`` can
+    still take part in autograd later.
+    """
+    with torch.inference_mode(False):
+        return sine_basis(n, size, derivative=derivative, device=device, dtype=dtype)
 
 
 @functools.lru_cache(maxsize=64)
@@ -169,11 +174,12 @@ def _grid_basis(n: int, size: int, device: torch.device, dtype: torch.dtype) -> 
     With coefficients extended to ``[M + 2, M + 2]`` by a single 1, ``S C^T S^T`` adds the
     identity coordinate to the field: the whole sampling grid is two matrix products.
     """
-    basis = torch.zeros(n, size + 2, dtype=torch.float64)
-    basis[:, :size] = sine_basis(n, size, dtype=torch.float64)
-    basis[:, size] = 1.0
-    basis[:, size + 1] = torch.arange(n, dtype=torch.float64) * (2.0 / (n - 1)) - 1.0
-    return basis.to(device=device, dtype=dtype)
+    with torch.inference_mode(False):  # as in _cached_sine_basis
+        basis = torch.zeros(n, size + 2, dtype=torch.float64)
+        basis[:, :size] = sine_basis(n, size, dtype=torch.float64)
+        basis[:, size] = 1.0
+        basis[:, size + 1] = torch.arange(n, dtype=torch.float64) * (2.0 / (n - 1)) - 1.0
+        return basis.to(device=device, dtype=dtype)
 
 
 def sampling_grid(coefficients: torch.Tensor, n: int) -> torch.Tensor:
@@ -196,8 +202,7 @@ def sampling_grid(coefficients: torch.Tensor, n: int) -> torch.Tensor:
     # grid_k[y, x] = sum_ij E_k[i, j] basis[x, i] basis[y, j] with E_k = -(2n / (n - 1)) C_k
     # on the modes, plus a 1 that adds the identity coordinate: x (i = axis, j = one) for
     # k = 0 and y (i = one, j = axis) for k = 1.
-    extended = coefficients.new_zeros(batch, 2, size + 2, size + 2)
-    torch.mul(coefficients, -2.0 * n / (n - 1), out=extended[:, :, :size, :size])
+    extended = torch.nn.functional.pad(coefficients * (-2.0 * n / (n - 1)), (0, 2, 0, 2))  # differentiable
     extended[:, 0, size + 1, size] = 1.0
     extended[:, 1, size, size + 1] = 1.0
     # Two plain matrix products: the sums over j (y side), then over i (x side), so that the

@@ -9,6 +9,7 @@ import torch
 
 from lightning_diffeo.diffeo import (
     displacement_from_coefficients,
+    max_distortion,
     max_mode,
     mean_square_displacement,
     mode_mask,
@@ -185,3 +186,17 @@ def test_sampling_grid_is_x_and_y_planes_with_x_contiguous():
     grid = sampling_grid(coefficients, 12)
     assert grid.shape == (4, 12, 12, 2)
     assert grid.stride()[1:] == (12, 1, 144)  # [B, 2, y, x] planes, viewed as [B, y, x, 2]
+
+
+def test_fields_first_built_in_inference_mode_still_differentiate():
+    """Cached bases and mode tables made under inference_mode do not break later autograd."""
+    n, cutoff = 13, 3.7  # sizes no other test uses, so the caches are first filled here
+    with torch.inference_mode():
+        sampling_grid(sample_coefficients(2, 1e-3, cutoff, generator=torch.Generator().manual_seed(0)), n)
+        max_distortion(sample_coefficients(2, 1e-3, cutoff, generator=torch.Generator().manual_seed(0)), n)
+    coefficients = sample_coefficients(2, 1e-3, cutoff, generator=torch.Generator().manual_seed(1)).requires_grad_()
+    sampling_grid(coefficients, n).square().sum().backward()
+    assert coefficients.grad is not None and torch.isfinite(coefficients.grad).all() and coefficients.grad.abs().sum() > 0
+    # Xi with grad enabled: no inference tensor among the saved ones (its root is not
+    # differentiable where both shear terms vanish, at the corners, as before)
+    assert max_distortion(coefficients, n).requires_grad
