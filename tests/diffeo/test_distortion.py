@@ -121,6 +121,21 @@ def test_bound_is_above_xi_and_the_shortcut_changes_no_decision(cutoff):
     assert (bound < 1).any()
 
 
+@pytest.mark.parametrize("cutoff", [3, 8, 15])
+def test_column_bound_lies_between_xi_on_the_grid_and_the_global_bound(cutoff):
+    """The bound per grid column (exact along x, bounded along y) that settles most fields of a sweep."""
+    from lightning_diffeo.diffeo.distortion import _column_bound
+
+    n = 24
+    t_max = temperature_range(n, cutoff)[1]
+    temperatures = torch.logspace(math.log10(t_max / 300), math.log10(4 * t_max), 256, dtype=torch.float64)
+    coefficients = sample_coefficients(256, temperatures, cutoff, generator=torch.Generator().manual_seed(cutoff), dtype=torch.float64)
+    xi = max_distortion(coefficients, n)
+    column = _column_bound(coefficients, n)
+    assert (column >= xi).all()
+    assert (column < distortion_bound(coefficients)).all()  # exact along x: strictly tighter
+
+
 def _einsum_xi(coefficients: torch.Tensor, n: int) -> torch.Tensor:
     """Xi from the four partial derivatives, each an einsum of the sine series (float64)."""
     from lightning_diffeo.diffeo import sine_basis
@@ -151,10 +166,9 @@ def test_xi_equals_the_four_einsums_in_any_layout(cutoff, n, shape):
     torch.testing.assert_close(distortion(coefficients.float(), n).double(), expected, rtol=0, atol=1e-5 * expected.abs().max().item())
 
 
-@pytest.mark.parametrize("n", [4, 24, 32])
-def test_every_shortcut_of_is_diffeomorphism_is_exact(n):
-    """Below, near and far above T_max: the bound, the coarse check and the whole grid all decide."""
-    cutoff = 5
+@pytest.mark.parametrize(("n", "cutoff"), [(4, 5), (24, 5), (32, 5), (32, 3), (32, 15)])
+def test_every_shortcut_of_is_diffeomorphism_is_exact(n, cutoff):
+    """Below, near and far above T_max: the bounds, the coarse check and the whole grid all decide."""
     t_max = temperature_range(32, cutoff)[1]
     temperatures = torch.logspace(math.log10(t_max / 100), math.log10(20 * t_max), 400, dtype=torch.float64)
     coefficients = sample_coefficients(400, temperatures, cutoff, generator=torch.Generator().manual_seed(n))
