@@ -42,42 +42,82 @@ def _averages(results: Mapping[str, StabilityResult]) -> list[str]:
     return list(dict.fromkeys(r.get("average", "median") for res in results.values() for r in res.records))
 
 
+_MAX_SIZE_ROWS = 6  # rows of a depth profile; more sizes are a sweep
+
+
+def _temperatures_by_cutoff(results: Mapping[str, StabilityResult]) -> dict[float, list[float]]:
+    """Sorted measured temperatures of every cutoff, over all results."""
+    found: dict[float, set[float]] = {}
+    for result in results.values():
+        for r in result.records:
+            found.setdefault(r["cutoff"], set()).add(r["temperature"])
+    return {cutoff: sorted(temps) for cutoff, temps in sorted(found.items())}
+
+
+def _size_label(rows: list[dict]) -> str:
+    """'delta = 1 px' when the panel's curves share a displacement, else 'T = ...' or ''."""
+    deltas = {round(r["delta"], 6) for r in rows if "delta" in r}
+    if len(deltas) == 1:
+        return f"delta = {next(iter(deltas)):.3g} px"
+    temperatures = {r["temperature"] for r in rows}
+    return f"T = {next(iter(temperatures)):.3g}" if len(temperatures) == 1 else ""
+
+
 def depth_profile_figure(results: Mapping[str, StabilityResult], quantity: str = "R_f") -> Figure:
-    """The figure of :func:`plot_depth_profile` (one panel per average), without saving it."""
+    """The figure of :func:`plot_depth_profile` (one panel per average and size), without saving it.
+
+    Each cutoff's k-th smallest temperature goes into row k: with ``deltas`` a row per
+    displacement (each cutoff at its own T(delta, c)), with ``temperatures`` a row per T. More
+    than six sizes (a sweep: see :func:`temperature_sweep_figure`) get six rows, evenly spread
+    from the smallest to the largest.
+    """
     averages = _averages(results) or ["median"]
-    fig = Figure(figsize=(10, 5.5), layout="constrained")
-    axes = fig.subplots(1, len(averages), squeeze=False, sharey=True)[0]
-    cutoffs = sorted({c for result in results.values() for c in result.cutoffs})
-    deltas: set[float] = set()
-    ticks: dict[float, str] = {}
-    for ax, average in zip(axes, averages):
-        for stage, result in results.items():
-            for index, cutoff in enumerate(cutoffs):
-                rows = [r for r in result.select(cutoff=cutoff) if r.get("average", "median") == average]
-                if not rows:
-                    continue
-                # one curve per cutoff: the smallest temperature (smallest delta) measured
-                smallest = min(r["temperature"] for r in rows)
-                rows = sorted((r for r in rows if r["temperature"] == smallest), key=lambda r: r["relative_depth"])
-                deltas.add(round(rows[0]["delta"], 6))
-                ticks.update({r["relative_depth"]: r["layer"] for r in rows})
-                ax.plot([r["relative_depth"] for r in rows], [r[quantity] for r in rows], _style(stage),
-                        marker=_MARKERS[index % len(_MARKERS)], color=_COLOURS[index % len(_COLOURS)],
-                        label=f"{stage}, c={cutoff:g}")
-        ax.axhline(1.0, color="grey", linewidth=0.8)
-        ax.set_yscale("log")
-        ax.set_xticks(sorted(ticks), [ticks[d] for d in sorted(ticks)], rotation=45, ha="right", fontsize=8)
-        ax.set_xlabel("layer (by relative depth)")
-        ax.set_title(f"{quantity}, {average} over images" if len(averages) > 1 else f"{average} over images",
-                     fontsize=9)
-    axes[0].set_ylabel(f"{quantity} (below 1: more stable to diffeomorphisms than to noise)")
-    fig.suptitle(f"{quantity} per layer (delta = {next(iter(deltas)):.3g} px)" if len(deltas) == 1
-                 else f"{quantity} per layer")
+    by_cutoff = _temperatures_by_cutoff(results)
+    cutoffs = list(by_cutoff)
+    measured = max((len(temps) for temps in by_cutoff.values()), default=1)
+    shown = list(range(measured)) if measured <= _MAX_SIZE_ROWS else sorted(
+        {round(k * (measured - 1) / (_MAX_SIZE_ROWS - 1)) for k in range(_MAX_SIZE_ROWS)})
+    sizes = len(shown)
+    fig = Figure(figsize=(10, 5.5 if sizes == 1 else 1.0 + 3.8 * sizes), layout="constrained")
+    grid = fig.subplots(sizes, len(averages), squeeze=False, sharey=True)
+    labels: list[str] = []
+    for row, size in enumerate(shown):
+        for ax, average in zip(grid[row], averages):
+            ticks: dict[float, str] = {}
+            drawn: list[dict] = []
+            for stage, result in results.items():
+                for index, cutoff in enumerate(cutoffs):
+                    if size >= len(by_cutoff[cutoff]):
+                        continue
+                    temperature = by_cutoff[cutoff][size]
+                    rows = [r for r in result.select(cutoff=cutoff)
+                            if r.get("average", "median") == average and r["temperature"] == temperature]
+                    if not rows:
+                        continue
+                    rows.sort(key=lambda r: r["relative_depth"])
+                    drawn.append(rows[0])
+                    ticks.update({r["relative_depth"]: r["layer"] for r in rows})
+                    ax.plot([r["relative_depth"] for r in rows], [r[quantity] for r in rows], _style(stage),
+                            marker=_MARKERS[index % len(_MARKERS)], color=_COLOURS[index % len(_COLOURS)],
+                            label=f"{stage}, c={cutoff:g}")
+            label = _size_label(drawn)
+            labels.append(label)
+            ax.axhline(1.0, color="grey", linewidth=0.8)
+            ax.set_yscale("log")
+            ax.set_xticks(sorted(ticks), [ticks[d] for d in sorted(ticks)], rotation=45, ha="right", fontsize=8)
+            ax.set_xlabel("layer (by relative depth)")
+            title = f"{quantity}, {average} over images" if len(averages) > 1 else f"{average} over images"
+            ax.set_title(f"{title}, {label}" if sizes > 1 and label else title, fontsize=9)
+        grid[row][0].set_ylabel(f"{quantity} (below 1: more stable to diffeomorphisms than to noise)")
+    only = set(labels)
+    suffix = f" ({sizes} of {measured} sizes)" if sizes < measured else ""
+    fig.suptitle(f"{quantity} per layer ({next(iter(only))})" if sizes == 1 and len(only) == 1 and labels[0]
+                 else f"{quantity} per layer{suffix}")
     handles = [Line2D([], [], color="black", linestyle=_style(stage), label=stage) for stage in results]
     handles += [Line2D([], [], color=_COLOURS[i % len(_COLOURS)], marker=_MARKERS[i % len(_MARKERS)],
                        label=f"c = {c:g}") for i, c in enumerate(cutoffs)]
-    axes[-1].legend(handles=handles, fontsize=8, loc="best", title="stage (line) / cutoff (colour)",
-                    title_fontsize=8)
+    grid[0][-1].legend(handles=handles, fontsize=8, loc="best", title="stage (line) / cutoff (colour)",
+                       title_fontsize=8)
     return fig
 
 

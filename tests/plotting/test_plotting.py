@@ -54,6 +54,35 @@ def test_depth_profile_has_a_panel_per_average_and_names_the_probe_epoch():
     assert "last (epoch 19)" in [text.get_text() for text in fig.axes[-1].get_legend().get_texts()]
 
 
+def _delta_result(deltas: list[float]) -> StabilityResult:
+    """Every cutoff at its own T(delta, c) for each delta, as measure_stability(deltas=...) records."""
+    records = [
+        {"layer": layer, "relative_depth": depth, "cutoff": cutoff, "temperature": delta**2 / (cutoff * 1e3),
+         "delta": delta, "D_f": 0.5, "G_f": 0.25, "R_f": delta * (1 + depth), "average": "median"}
+        for delta in deltas for cutoff in (3.0, 15.0) for depth, layer in LAYERS
+    ]
+    return StabilityResult(records, {"mode": "eval"})
+
+
+def test_depth_profile_has_a_row_per_delta():
+    fig = plotting.depth_profile_figure({"best": _delta_result([0.5, 1.0, 2.0])})
+    assert [ax.get_title() for ax in fig.axes] == [f"median over images, delta = {d} px" for d in ("0.5", "1", "2")]
+    for ax, delta in zip(fig.axes, (0.5, 1.0, 2.0)):
+        curves = _curves(ax)
+        assert sorted(line.get_label() for line in curves) == ["best, c=15", "best, c=3"]
+        assert all(list(line.get_ydata()) == [delta, delta * 1.5, delta * 2] for line in curves)
+    assert fig.get_suptitle() == "R_f per layer"
+
+
+def test_depth_profile_of_a_sweep_shows_six_sizes_from_smallest_to_largest():
+    deltas = [0.1 * k for k in range(1, 31)]
+    fig = plotting.depth_profile_figure({"best": _delta_result(deltas)})
+    assert len(fig.axes) == 6
+    first, last = (_curves(ax)[0].get_ydata()[0] for ax in (fig.axes[0], fig.axes[-1]))
+    assert (first, last) == (deltas[0], deltas[-1])
+    assert fig.get_suptitle() == "R_f per layer (6 of 30 sizes)"
+
+
 def test_temperature_sweep_draws_every_layer_and_cutoff():
     result = _result("eval", {3.0: [1e-4, 1e-3, 1e-2], 5.0: [1e-4, 1e-3]})
     fig = plotting.temperature_sweep_figure(result, label="last (epoch 3)")
