@@ -26,6 +26,8 @@ interpreter (model built, images made, one warm-up batch), minus the RSS just be
 ``--reductions`` also times the estimator reductions alone against reference copies of the
 first version's (``torch.median(dim=0)``, the masked float64-centred pair denominator).
 ``--large-n N`` times the share of the pair denominators in one default LeNet call on N images.
+``--breakdown`` times each part of the probe's extra work alone (fields, resampling, distortion
+check, noise draw, perturbation arithmetic, numerator reductions) against the bare passes.
 ``--repeats 0`` skips the model comparison. ``--no-memory`` skips the peak-memory runs.
 ``--average median`` measures one average only (the first version's default; both averages
 share the forward passes). Runs with ``--threads`` torch threads (default 1).
@@ -392,6 +394,97 @@ def bench_large_n(count: int) -> dict:
     return row
 
 
+def _clock() -> tuple[float, float]:
+    return time.perf_counter(), time.process_time()
+
+
+def bench_breakdown(name: str, images: torch.Tensor, repeats: int, batch_size: int) -> dict:
+    """Where the probe's extra time goes: each part of its work timed alone over the same items.
+
+    Per (cutoff, temperature) item of the protocol, in turn within each repeat: the fields
+    (coefficients and sampling grid), the resampling (``grid_sample``), the distortion check,
+    the noise draw (N C n^2 normals), the perturbation arithmetic (tau x - x, the norms,
+    x + eta), and the numerator reductions of both passes on activations captured beforehand;
+    the bare passes; and the same passes through the probe's activation hooks. Reports each as a fraction of the bare passes (median of the
+    per-repeat ratios; process CPU time with one thread, wall clock otherwise).
+    """
+    from lightning_diffeo.diffeo import is_diffeomorphism, sample_coefficients, sampling_grid
+    from lightning_diffeo.diffeo.interpolation import resample_grid
+    from lightning_diffeo.stability import ActivationCapture, NumeratorAccumulator
+    from lightning_diffeo.stability.measure import work_items
+
+    torch.manual_seed(0)
+    model = build(name)[0].to(images.device).eval()
+    layers = list(getattr(model, "probe_layers", ("output",)))
+    kwargs = _protocol_kwargs()
+    items = work_items(images.shape[-1], CUTOFFS, kwargs.get("deltas"), None, kwargs.get("sweep", False))
+    count = images.shape[0]
+    parts = list(batch_slices(count, batch_size))
+    with torch.no_grad(), ActivationCapture(model, layers) as capture:
+        clean = [capture(images[part]) for part in parts]
+        perturbed = [capture(images[part].flip(-1)) for part in parts]  # any other activations
+    bare_forward(model, images[:batch_size], 1, batch_size)  # warm-up
+    use_cpu = torch.get_num_threads() == 1
+    keys = ("bare", "fields", "resampling", "distortion check", "noise draw", "perturbation arithmetic", "reductions")
+    times: dict[str, list[float]] = {key: [] for key in (*keys, "hooked passes")}
+    for repeat in range(repeats):
+        spent = dict.fromkeys(keys[1:], 0.0)
+        generator = torch.Generator().manual_seed(repeat)
+        buffer = torch.empty_like(images)
+
+        def timed(key: str, fn):
+            wall, cpu = _clock()
+            value = fn()
+            spent[key] += (time.process_time() - cpu) if use_cpu else (time.perf_counter() - wall)
+            return value
+
+        for cutoff, temperature, _ in items:
+            coefficients = timed("fields", lambda: sample_coefficients(
+                count, temperature, cutoff, generator=generator, device=images.device, dtype=images.dtype))
+            grid = timed("fields", lambda: sampling_grid(coefficients, images.shape[-1]))
+            deformed = timed("resampling", lambda: resample_grid(images, grid, "bilinear"))
+            timed("distortion check", lambda: float(is_diffeomorphism(coefficients, images.shape[-1]).float().mean()))
+            norms = timed("perturbation arithmetic", lambda: torch.linalg.vector_norm(
+                torch.sub(deformed, images, out=buffer).flatten(1), dim=1))
+            timed("noise draw", lambda: buffer.normal_(generator=generator))
+            timed("perturbation arithmetic", lambda: torch.addcmul(
+                images, buffer, (norms / torch.linalg.vector_norm(buffer.flatten(1), dim=1)).view(-1, 1, 1, 1), out=buffer))
+
+            def reductions() -> None:
+                for _ in range(2):  # the deformed and the noisy pass
+                    accumulators = {layer: NumeratorAccumulator(SETTINGS["average"], count, clean[0][layer].shape[1])
+                                    for layer in layers}
+                    for batch, reference in zip(perturbed, clean):
+                        for layer in layers:
+                            accumulators[layer].add(batch[layer], reference[layer])
+                    for accumulator in accumulators.values():
+                        accumulator.values()
+
+            timed("reductions", reductions)
+        bare = bare_forward(model, images, _passes(), batch_size)
+        times["bare"].append(CPU_TIMES[-1] if use_cpu else bare)
+        wall, cpu = _clock()
+        with torch.no_grad(), ActivationCapture(model, layers, copy="when_modified") as capture:
+            for _ in range(_passes()):
+                for part in parts:
+                    capture(images[part], check_finite=False)
+        times["hooked passes"].append((time.process_time() - cpu) if use_cpu else (time.perf_counter() - wall))
+        for key, value in spent.items():
+            times[key].append(value)
+        print(f"[{name} breakdown] repeat {repeat + 1}/{repeats}: "
+              + ", ".join(f"{k} {v[-1]:.2f}s" for k, v in times.items()), flush=True)
+    ratios = {key: statistics.median(t / b for t, b in zip(times[key], times["bare"])) for key in keys[1:]}
+    floor = statistics.median((n + r + d) / b for n, r, d, b in zip(
+        times["noise draw"], times["resampling"], times["reductions"], times["bare"]))
+    hooked = statistics.median(h / b for h, b in zip(times["hooked passes"], times["bare"]))
+    print(f"[{name} breakdown] as fractions of the bare passes ({'CPU' if use_cpu else 'wall'} time): "
+          + ", ".join(f"{k} {v:.3f}" for k, v in ratios.items())
+          + f"; sum {sum(ratios.values()):.3f}; noise draw + resampling + reductions {floor:.3f}; "
+          f"the same passes with the probe's hooks x{hooked:.3f}", flush=True)
+    return {"model": name, "clock": "cpu" if use_cpu else "wall", "times_s": times, "ratios": ratios,
+            "sum": sum(ratios.values()), "noise_resampling_reductions": floor, "hooked_over_bare": hooked}
+
+
 def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--n-images", type=int, default=500)
@@ -406,6 +499,8 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--reductions", action="store_true", help="also time the reductions alone")
     parser.add_argument("--large-n", type=int, default=0, metavar="N",
                         help="also time the share of the pair denominators in a LeNet call on N images")
+    parser.add_argument("--breakdown", action="store_true",
+                        help="also time each part of the probe's extra work alone, against the bare passes")
     parser.add_argument("--no-memory", action="store_true",
                         help="skip the peak-memory runs (three more measurements, each in a fresh interpreter)")
     parser.add_argument("--memory-child", nargs=2, metavar=("MODEL", "PROBE"), help=argparse.SUPPRESS)
@@ -427,6 +522,8 @@ def main(argv: list[str] | None = None) -> dict:
                     "gpu": torch.cuda.get_device_name(device) if device.type == "cuda" else None},
         "results": [bench_model(name, images, args.repeats, args.batch_size) for name in args.models if args.repeats],
     }
+    if args.breakdown:
+        report["breakdown"] = [bench_breakdown(name, images, max(1, args.repeats), args.batch_size) for name in args.models]
     if args.reductions:
         report["reductions"] = bench_reductions(args.repeats)
     if args.large_n:
