@@ -108,7 +108,11 @@ def depth_profile_figure(results: Mapping[str, StabilityResult], quantity: str =
             ax.set_xlabel("layer (by relative depth)")
             title = f"{quantity}, {average} over images" if len(averages) > 1 else f"{average} over images"
             ax.set_title(f"{title}, {label}" if sizes > 1 and label else title, fontsize=9)
-        grid[row][0].set_ylabel(f"{quantity} (below 1: more stable to diffeomorphisms than to noise)")
+    ylabel = f"{quantity} (below 1: more stable to diffeomorphisms than to noise)"
+    if sizes == 1:
+        grid[0][0].set_ylabel(ylabel)
+    else:  # one label for the rows: per row it would not fit their height
+        fig.supylabel(ylabel, fontsize=10)
     only = set(labels)
     suffix = f" ({sizes} of {measured} sizes)" if sizes < measured else ""
     fig.suptitle(f"{quantity} per layer ({next(iter(only))})" if sizes == 1 and len(only) == 1 and labels[0]
