@@ -131,7 +131,8 @@ def plot_depth_profile(results: Mapping[str, StabilityResult], path: str | os.Pa
     Args:
         results: stage name (e.g. ``"init"``, ``"best"``, ``"epoch 12"``) -> result; init is
             dashed, best and other final weights solid, intermediate ``epoch<k>`` stages dotted.
-            Both averages (median, mean) get a panel each when both were measured.
+            Both averages (median, mean) get a panel each when both were measured, and each
+            measured size (delta or temperature) a row of panels, six rows at most.
         path: PNG (or PDF, SVG) file to write, 1100 px wide for PNG.
         quantity: record key to plot on a log scale.
     """
