@@ -17,6 +17,8 @@ from lightning_diffeo.stability import (
     pair_denominators,
 )
 
+from .rounding import centred_squared_norms, pair_distance_rounding
+
 
 def reference_median_numerator(perturbed: torch.Tensor, reference: torch.Tensor) -> float:
     """First version: float32 squared differences [M, D], ``torch.median(dim=0)``, float64 sum."""
@@ -40,6 +42,16 @@ def reference_pair_denominator(features: torch.Tensor, average: str) -> float:
     block = norms[:, None] + norms[None, :] - 2.0 * centred @ centred.T
     mask = torch.arange(count)[None, :] > torch.arange(count)[:, None]
     return float(block[mask].clamp_min_(0.0).median())
+
+
+def exact_pair_median(features: torch.Tensor) -> float:
+    """Lower median over pairs of ``||f_i - f_j||^2`` from direct differences in float64: exact
+    zeros for duplicate rows, and no Gram-matrix rounding (which depends on the CPU's BLAS)."""
+    values = features.double()
+    count = values.shape[0]
+    rows, cols = torch.triu_indices(count, count, offset=1)
+    distances = (values[rows] - values[cols]).square().sum(dim=1)
+    return float(distances.sort().values[(distances.numel() - 1) // 2])
 
 
 def _features(rows: int, dim: int, seed: int, sparse: bool = False) -> torch.Tensor:
@@ -82,7 +94,10 @@ def test_pair_denominators_equal_the_first_version(rows, dim, chunk):
     # float32 centring instead of float64: relative differences of float32 rounding
     assert both["median"] == pytest.approx(reference_pair_denominator(features, "median"), rel=1e-5)
     assert both["mean"] == pytest.approx(reference_pair_denominator(features, "mean"), rel=1e-12)
-    assert pair_denominators(features, "median", chunk_size=rows)["median"] == both["median"]
+    # Another chunking multiplies Gram blocks of other shapes (and offsets), which the BLAS may
+    # round differently: equal within the float32 rounding of the pair distances, not bit for bit.
+    rounding = pair_distance_rounding(dim, 2 * centred_squared_norms(features).max())
+    assert pair_denominators(features, "median", chunk_size=rows)["median"] == pytest.approx(both["median"], rel=0, abs=rounding)
 
 
 def test_accumulator_reports_non_finite_values_and_unknown_average():
@@ -200,8 +215,26 @@ def test_wide_layers_staged_through_a_contiguous_transpose_equal_the_first_versi
 
 
 def test_pair_median_with_exact_duplicates_is_a_plus_zero():
+    features = torch.zeros(8, 3)
+    features[:6] = 1.0  # 15 + 1 of the 28 pairs at distance 0: the lower median is 0
+    # The column means, 3/4, are exact: the centred values (1/4, -3/4), their squares, products
+    # and every sum of them are short binary fractions, exact in float32 whatever the order of
+    # the sums and with or without FMA, so the Gram formula gives duplicates an exact 0 on every CPU.
+    value = pair_denominators(features, "median")["median"]
+    assert exact_pair_median(features) == 0.0
+    assert value == 0.0
+    assert math.copysign(1.0, value) == 1.0
+
+
+def test_pair_median_of_duplicates_after_an_inexact_centring_is_zero_to_float32_rounding():
     features = torch.zeros(6, 3)
     features[:5] = 1.0  # 10 of the 15 pairs at distance 0: the lower median is 0
+    # The mean 5/6 is not a binary fraction: ||a||^2 + ||b||^2 - 2 a.b for duplicates a = b is 0 only
+    # if the BLAS rounds a.b exactly as the norms are rounded, which depends on the CPU (the first
+    # version's float32 formula gives 2^-26 = 1.5e-8 on an Intel Xeon with AMX). The lower median is
+    # a duplicate pair (the other 5 are at 3): 0 to the float32 rounding bound of such a pair,
+    # whose ||a||^2 + ||b||^2 = 2 ||c||^2 = 1/6 (1.4e-7 for 3 coordinates).
     value = pair_denominators(features, "median")["median"]
-    assert value == reference_pair_denominator(features, "median") == 0.0
-    assert math.copysign(1.0, value) == 1.0
+    assert exact_pair_median(features) == 0.0
+    assert 0.0 <= value <= pair_distance_rounding(3, 2 * centred_squared_norms(features)[0])
+    assert math.copysign(1.0, value) == 1.0  # clamped at 0 and made +0.0, never -0.0
