@@ -25,7 +25,14 @@ __all__ = [
     "check_int",
     "check_number",
     "check_positive_int",
+    "first_line",
 ]
+
+
+def first_line(error: BaseException) -> str:
+    """The first line of an error's message (its type's name when it has none), for one-line reports."""
+    text = str(error).strip()
+    return text.splitlines()[0] if text else type(error).__name__
 
 
 def check_bool(name: str, value: Any) -> bool:

@@ -17,7 +17,7 @@ from lightning_diffeo.analysis.points import (
     noise_curves,
     size_curves,
 )
-from lightning_diffeo.analysis.report import Report, main, write_report
+from lightning_diffeo.analysis.report import Report, write_report
 from lightning_diffeo.analysis.scales import is_allowed, temperature_bounds
 from lightning_diffeo.analysis.stats import (
     Correlation,
@@ -62,7 +62,6 @@ __all__ = [
     "is_allowed",
     "load_table",
     "log_mean",
-    "main",
     "main_setting",
     "make_figures",
     "nearest_value",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import os
+import re
 from pathlib import Path
 
 import matplotlib
@@ -14,7 +15,7 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.ticker import FuncFormatter, LogLocator, MaxNLocator, NullFormatter
 
-from lightning_diffeo._atomic import atomic_write
+from lightning_diffeo.plotstyle import save_figure
 
 QUANTITY_COLOURS = {"G_f": "tab:blue", "D_f": "tab:orange", "R_f": "tab:green"}
 STAGE_STYLES = {"init": "--", "best": "-"}
@@ -75,6 +76,11 @@ def runs_per_point(frame: pd.DataFrame) -> str:
         return "0"
     low, high = int(frame["n"].min()), int(frame["n"].max())
     return str(low) if low == high else f"{low}-{high}"
+
+
+def slug(text: object) -> str:
+    """A file-name part of ``text``: lower-case letters and digits joined by hyphens."""
+    return re.sub(r"[^A-Za-z0-9]+", "-", str(text)).strip("-").lower() or "x"
 
 
 def fmt(value: float, digits: int = 2) -> str:
@@ -184,5 +190,4 @@ def set_log(ax, x=None, y=None) -> bool:
 
 def save(fig: Figure, path: str | os.PathLike, dpi: int = 120) -> Path:
     """Write ``fig`` atomically; the format follows the suffix (PNG raster, PDF vector)."""
-    path = Path(path)
-    return atomic_write(path, lambda temporary: fig.savefig(temporary, format=path.suffix.lstrip("."), dpi=dpi))
+    return save_figure(fig, path, dpi)

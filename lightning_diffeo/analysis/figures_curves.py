@@ -9,9 +9,8 @@ import pandas as pd
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
-from lightning_diffeo.analysis._plot import LABELS, QUANTITY_COLOURS, STAGE_STYLES, band, runs_per_point, set_log
-from lightning_diffeo.analysis.figures import FigureOptions, FigureResult
-from lightning_diffeo.analysis.figures_points import slug
+from lightning_diffeo.analysis._plot import LABELS, QUANTITY_COLOURS, STAGE_STYLES, band, runs_per_point, set_log, slug
+from lightning_diffeo.analysis.figure_base import FigureOptions, FigureResult
 from lightning_diffeo.analysis.points import depth_profiles, noise_curves, size_curves
 from lightning_diffeo.analysis.table import by_dataset_and_average, size_text
 

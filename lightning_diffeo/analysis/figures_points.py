@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-import re
 
 import numpy as np
 import pandas as pd
@@ -22,9 +21,10 @@ from lightning_diffeo.analysis._plot import (
     marker_handles,
     runs_per_point,
     set_log,
+    slug,
     tidy_log_axes,
 )
-from lightning_diffeo.analysis.figures import FigureOptions, FigureResult
+from lightning_diffeo.analysis.figure_base import FigureOptions, FigureResult
 from lightning_diffeo.analysis.paper import PAPER_POWER_LAW, paper_correlations
 from lightning_diffeo.analysis.points import architecture_points, size_curves
 from lightning_diffeo.analysis.scales import is_allowed
@@ -36,10 +36,6 @@ __all__ = ["delta_cutoff_grid", "error_vs_stability", "mean_vs_median", "size_tr
 _ALLOWED_COLOUR = "#e2f3e2"
 _MAX_GRID = 6
 _DELTA_TOLERANCE = 1.5  # a panel shows the delta measured at its cutoff nearest its row's, within this factor
-
-
-def slug(text: object) -> str:
-    return re.sub(r"[^A-Za-z0-9]+", "-", str(text)).strip("-").lower() or "x"
 
 
 def _values(points: pd.DataFrame, quantity: str) -> tuple[np.ndarray, np.ndarray]:

@@ -54,7 +54,7 @@ def write_report(
     """
     path = StabilityResult.combine(results, {"summary": dict(summary)}).to_json(Path(directory) / filename)
     if plot:
-        from lightning_diffeo.plotting import plot_depth_profile
+        from lightning_diffeo.viz import plot_depth_profile
 
         plot_depth_profile(results, path.with_suffix(".png"))
     return path

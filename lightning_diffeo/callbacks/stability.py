@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import copy
 import inspect
-import pickle
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, Literal
@@ -15,6 +14,7 @@ from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.utilities import rank_zero_warn
 
 from lightning_diffeo._atomic import make_unique_dir
+from lightning_diffeo.checkpoint_io import read_checkpoint
 from lightning_diffeo.datamodules.base import PROBE_SIZE
 from lightning_diffeo.diffeo import INTERPOLATIONS
 from lightning_diffeo.validation import as_float_list, check_choice, check_int, check_positive_int
@@ -399,12 +399,9 @@ class StabilityCallback(Callback):
             )
         self.best_score = None if checkpoint.best_model_score is None else float(checkpoint.best_model_score)
         self.monitor = checkpoint.monitor
-        try:
-            state = torch.load(checkpoint.best_model_path, map_location="cpu", weights_only=True)
-        except pickle.UnpicklingError:
-            # Written by this very run, so trusted: hyper-parameters may hold objects (paths,
-            # enums) that the weights-only unpickler refuses.
-            state = torch.load(checkpoint.best_model_path, map_location="cpu", weights_only=False)
+        # Written by this very run, so trusted: hyper-parameters may hold objects (paths, enums)
+        # that the weights-only unpickler refuses.
+        state = read_checkpoint(checkpoint.best_model_path, trusted=True)
         self.best_epoch = state.get("epoch")
         return state["state_dict"]
 

@@ -1,23 +1,12 @@
-"""Checkpoint evaluation: reload a trained ImageClassifier and its data through Lightning, measure R_f per layer.
-
-``lightning-diffeo probe`` is :func:`run_probe` on the command line; from Python::
-
-    from lightning_diffeo.evaluation import load_checkpoint, probe_checkpoint
-    loaded = load_checkpoint("runs/quickstart/version_0/checkpoints/last.ckpt")
-    result = probe_checkpoint(loaded, probe_size=300)
-"""
+"""The probe: a model source and its images -> D_f, G_f, R_f per layer, a table, JSON, CSV and a plot."""
 
 from __future__ import annotations
 
 import csv
-import inspect
 import io
 import json
 import os
-import pickle
-import zipfile
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
@@ -27,15 +16,15 @@ from lightning_diffeo._atomic import atomic_write_text, make_unique_dir
 from lightning_diffeo.callbacks.stability import MEASURE_DEFAULTS, Average, Interpolation
 from lightning_diffeo.datamodules.base import PROBE_SIZE
 from lightning_diffeo.stability import StabilityResult, measure_stability
+from lightning_diffeo.runs import CheckpointError
+from lightning_diffeo.runs.layout import run_dir_of
 from lightning_diffeo.stability.result import stability_table
+
+from .checkpoint_source import LoadedCheckpoint, load_checkpoint
 
 __all__ = [
     "OUTPUT_FILES",
-    "CheckpointError",
-    "LoadedCheckpoint",
-    "check_checkpoint",
     "check_output_dir",
-    "load_checkpoint",
     "probe_checkpoint",
     "run_probe",
     "write_outputs",
@@ -43,159 +32,6 @@ __all__ = [
 
 OUTPUT_FILES = ("stability.json", "stability.csv", "stability.png", "stability_sweep.png", "settings.json")
 """Files :func:`write_outputs` may write into its folder."""
-
-
-class CheckpointError(ValueError):
-    """A checkpoint that is missing, unreadable, or not an ImageClassifier checkpoint."""
-
-
-@dataclass
-class LoadedCheckpoint:
-    """A rebuilt model (evaluation mode) with the datamodule of its run."""
-
-    module: Any  # ImageClassifier
-    datamodule: Any  # ImageDataModule or None
-    path: Path
-    epoch: int | None
-
-
-def _first_line(error: BaseException) -> str:
-    text = str(error).strip()
-    return text.splitlines()[0] if text else type(error).__name__
-
-
-def _read(path: Path) -> dict[str, Any] | None:
-    """The checkpoint dict (weights only), or None when it holds objects the safe unpickler refuses."""
-    if not path.is_file():
-        raise CheckpointError(f"checkpoint not found: {path}")
-    if not zipfile.is_zipfile(path):
-        with open(path, "rb") as stream:
-            start = stream.read(2)
-        if start[:1] != b"\x80":  # neither torch's zip format nor a legacy pickle
-            raise CheckpointError(f"{path} is not a torch checkpoint (neither a zip archive nor a pickle)")
-    try:
-        return torch.load(path, map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError as error:
-        if "weights_only" in str(error) or "Weights only" in str(error):
-            return None
-        raise CheckpointError(f"could not read checkpoint {path}: it is corrupt, truncated or not a torch "
-                              f"checkpoint ({_first_line(error)})") from None
-    except Exception as error:  # torch raises many types for a damaged or foreign file
-        raise CheckpointError(f"could not read checkpoint {path}: it is corrupt, truncated or not a torch "
-                              f"checkpoint ({_first_line(error)})") from None
-
-
-def _check_lightning(path: Path, checkpoint: Any) -> None:
-    if not isinstance(checkpoint, dict) or "state_dict" not in checkpoint or "pytorch-lightning_version" not in checkpoint:
-        kind = "a plain state_dict or another project's file" if isinstance(checkpoint, dict) else type(checkpoint).__name__
-        raise CheckpointError(
-            f"{path} is not a Lightning checkpoint (it looks like {kind}): give a .ckpt written by "
-            "`lightning-diffeo fit` or Trainer.save_checkpoint"
-        )
-
-
-def check_checkpoint(
-    path: str | os.PathLike, module: torch.nn.Module | None = None, module_class: type | None = None
-) -> None:
-    """Check, before any work, that ``path`` is a Lightning checkpoint of ``module`` (or of ``module_class``).
-
-    Used by ``lightning-diffeo fit/validate/test/predict --ckpt_path``. A checkpoint holding
-    objects that the weights-only unpickler refuses is left for Lightning to load.
-
-    Args:
-        path: the checkpoint file.
-        module: compare the checkpoint's weights with this module's ``state_dict`` keys.
-        module_class: compare the checkpoint's hyper-parameters with this class's ``__init__``.
-
-    Raises:
-        CheckpointError: missing, not a torch file, corrupt, not a Lightning checkpoint (e.g. a
-            plain ``state_dict``), or the weights or hyper-parameters of another model.
-    """
-    path = Path(path)
-    checkpoint = _read(path)
-    if checkpoint is None:
-        return
-    _check_lightning(path, checkpoint)
-    if module_class is not None:
-        hparams = {k for k in (checkpoint.get("hyper_parameters") or {}) if not k.startswith("_")}
-        accepted = set(inspect.signature(module_class).parameters)
-        if hparams - accepted:
-            raise CheckpointError(
-                f"{path} holds the weights of another model than {module_class.__name__}: its hyper-parameters "
-                f"{sorted(hparams - accepted)} are not {module_class.__name__}'s"
-            )
-    if module is not None:
-        expected, found = set(module.state_dict()), set(checkpoint["state_dict"])
-        if expected != found:
-            missing, unexpected = sorted(expected - found), sorted(found - expected)
-            detail = "; ".join(
-                f"{label} {len(keys)} keys (e.g. {keys[0]!r})"
-                for label, keys in (("missing", missing), ("unexpected", unexpected)) if keys
-            )
-            raise CheckpointError(f"{path} holds the weights of another model than {type(module).__name__}: {detail}")
-
-
-def _datamodule(checkpoint: dict[str, Any], path: Path, data_dir: str | None):
-    from lightning_diffeo.datamodules import DATAMODULES
-
-    hparams = checkpoint.get("datamodule_hyper_parameters")
-    if not hparams or hparams.get("_class_path") is None:
-        return None
-    class_path = hparams["_class_path"]
-    classes = {f"{cls.__module__.rsplit('.', 1)[0]}.{cls.__name__}": cls for cls in DATAMODULES.values()}
-    classes |= {f"{cls.__module__}.{cls.__name__}": cls for cls in DATAMODULES.values()}
-    if class_path not in classes:
-        raise CheckpointError(
-            f"{path} was trained on {class_path}, which is not a lightning_diffeo datamodule "
-            f"({', '.join(sorted(cls.__name__ for cls in DATAMODULES.values()))}); measure it from Python with "
-            "measure_stability"
-        )
-    overrides = {} if data_dir is None else {"data_dir": data_dir}
-    try:
-        # The concrete class: ImageDataModule.load_from_checkpoint would drop the "_class_path"
-        # hyper-parameter (its __init__ takes no **kwargs) and build the abstract base.
-        return classes[class_path].load_from_checkpoint(path, map_location="cpu", weights_only=True, **overrides)
-    except (TypeError, ValueError) as error:
-        raise CheckpointError(f"{path}: could not rebuild its datamodule ({_first_line(error)})") from None
-
-
-def load_checkpoint(path: str | os.PathLike, data_dir: str | None = None) -> LoadedCheckpoint:
-    """Reload an ``ImageClassifier`` checkpoint and its datamodule with ``load_from_checkpoint(weights_only=True)``.
-
-    Args:
-        path: ``.ckpt`` file written by ``lightning-diffeo fit`` (or any Trainer fitting an
-            ``ImageClassifier``; the datamodule is rebuilt when the run was started by the CLI).
-        data_dir: where the dataset lives now, if not where it was during training.
-
-    Raises:
-        CheckpointError: missing, corrupt, or written by another LightningModule.
-    """
-    from lightning_diffeo.models import ImageClassifier
-
-    path = Path(path)
-    checkpoint = _read(path)
-    if checkpoint is None:
-        raise CheckpointError(
-            f"{path} holds objects that torch.load(weights_only=True) refuses to load, e.g. custom classes "
-            "in its hyper-parameters; `lightning-diffeo probe` only loads checkpoints safely"
-        )
-    _check_lightning(path, checkpoint)
-    expected = f"{ImageClassifier.__module__}.{ImageClassifier.__qualname__}"
-    hparams = checkpoint.get("hyper_parameters") or {}
-    class_path = hparams.get("_class_path")
-    if "arch" not in hparams or (class_path is not None and class_path != expected):
-        raise CheckpointError(
-            f"{path} was not written by {expected} (found {class_path or 'another LightningModule'}); "
-            "`lightning-diffeo probe` rebuilds ImageClassifier checkpoints only: load other models in Python "
-            "and call measure_stability"
-        )
-    try:
-        module = ImageClassifier.load_from_checkpoint(path, map_location="cpu", weights_only=True)
-    except (TypeError, RuntimeError, ValueError, KeyError) as error:
-        raise CheckpointError(f"{path} was not written by {expected}: could not rebuild the model from it "
-                              f"({_first_line(error)})") from None
-    module.eval()
-    return LoadedCheckpoint(module, _datamodule(checkpoint, path, data_dir), path, checkpoint.get("epoch"))
 
 
 def probe_checkpoint(
@@ -272,7 +108,7 @@ def write_outputs(
         sweep: plot D_f, G_f, R_f against temperature instead of R_f against depth.
         overwrite: replace files of an earlier probe; False refuses (``FileExistsError``).
     """
-    from lightning_diffeo.plotting import plot_depth_profile, plot_temperature_sweep
+    from lightning_diffeo.viz import plot_depth_profile, plot_temperature_sweep
 
     directory = check_output_dir(directory, overwrite)
     label = _label(result.metadata.get("checkpoint"), result.metadata.get("epoch"))
@@ -299,8 +135,7 @@ def _check_device(device: str) -> None:
 
 def _default_out(ckpt: Path) -> Path:
     """``<run folder>/probe-<checkpoint name>-<k>``: a new folder for every invocation."""
-    run_dir = ckpt.parent.parent if ckpt.parent.name == "checkpoints" else ckpt.parent
-    return make_unique_dir(run_dir, f"probe-{ckpt.stem}-")
+    return make_unique_dir(run_dir_of(ckpt), f"probe-{ckpt.stem}-")
 
 
 def run_probe(

@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from lightning_diffeo._atomic import atomic_write_text
+from lightning_diffeo.runs.layout import CONFIG_FILE
 
 from .claims import Claim
 
@@ -49,58 +50,32 @@ def write_run(run_dir: Path, record: dict[str, Any]) -> Path:
     return atomic_write_text(Path(run_dir) / RUN_FILE, json.dumps(record, indent=1, default=str))
 
 
-def _last_checkpoint(run_dir: Path) -> Path | None:
-    path = Path(run_dir) / "checkpoints" / "last.ckpt"
-    return path if path.is_file() else None
-
-
-def _checkpoint_epoch(path: str) -> int | None:
-    import pickle
-
-    import torch
-
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
-    except pickle.UnpicklingError:  # written by this very run: hyper-parameters may hold objects
-        state = torch.load(path, map_location="cpu", weights_only=False, mmap=True)
-    epoch = state.get("epoch")
-    return int(epoch) if epoch is not None else None
-
-
 def _fit_and_test(run_dir: Path, record: dict[str, Any], timings: dict[str, float]) -> None:
     start = time.perf_counter()  # imports included: they are part of a run's start-up cost
     from lightning_diffeo.callbacks import StabilityCallback
-    from lightning_diffeo.cli import build_cli
+    from lightning_diffeo.runs import build_cli, fit_and_test, last_checkpoint_of
 
-    cli = build_cli(["--config", str(run_dir / "config.yaml")], run=False, save_config=False)
-    trainer, model, datamodule = cli.trainer, cli.model, cli.datamodule
+    cli = build_cli(["--config", str(run_dir / CONFIG_FILE)], save_config=False)
     timings["build_s"] = time.perf_counter() - start
-    last = _last_checkpoint(run_dir)
+    last = last_checkpoint_of(run_dir)
     record["resumed_from"] = str(last) if last else None
-    record["n_params"] = int(sum(p.numel() for p in model.parameters()))
+    record["n_params"] = int(sum(p.numel() for p in cli.model.parameters()))
 
-    start = time.perf_counter()
-    trainer.fit(model, datamodule=datamodule, ckpt_path=str(last) if last else None)
-    timings["fit_s"] = time.perf_counter() - start
-    if getattr(trainer, "interrupted", False):  # Lightning swallows Ctrl-C: the run is interrupted, not done
+    outcome = fit_and_test(cli, ckpt_path=str(last) if last else None, test=True)
+    timings["fit_s"], timings["test_s"] = outcome.fit_s, outcome.test_s
+    if outcome.interrupted:  # Lightning swallows Ctrl-C: the run is interrupted, not done
         raise KeyboardInterrupt("training was interrupted")
-
-    checkpoint = trainer.checkpoint_callback
-    best = getattr(checkpoint, "best_model_path", "") or ""
-    start = time.perf_counter()
-    tested = trainer.test(model, datamodule=datamodule, ckpt_path=best or None, verbose=False)
-    timings["test_s"] = time.perf_counter() - start
-    metrics = tested[0] if tested else {}
-    test_acc = metrics.get("test/acc")
-    stability = next((cb for cb in trainer.callbacks if isinstance(cb, StabilityCallback)), None)
+    best = outcome.best_checkpoint
+    test_acc = outcome.test_metrics.get("test/acc")
+    stability = next((cb for cb in cli.trainer.callbacks if isinstance(cb, StabilityCallback)), None)
     record.update(
-        best_checkpoint=str(Path(best).relative_to(run_dir)) if best and Path(best).is_relative_to(run_dir) else (best or None),
-        best_epoch=_checkpoint_epoch(best) if best else None,
-        best_val_acc=float(checkpoint.best_model_score) if best and checkpoint.best_model_score is not None else None,
-        test_acc=float(test_acc) if test_acc is not None else None,
-        test_error=1.0 - float(test_acc) if test_acc is not None else None,
-        test_loss=float(metrics["test/loss"]) if "test/loss" in metrics else None,
-        epochs=int(trainer.current_epoch),
+        best_checkpoint=str(best.relative_to(run_dir)) if best and best.is_relative_to(run_dir) else (str(best) if best else None),
+        best_epoch=outcome.best_epoch,
+        best_val_acc=outcome.best_score if best else None,
+        test_acc=test_acc,
+        test_error=1.0 - test_acc if test_acc is not None else None,
+        test_loss=outcome.test_metrics.get("test/loss"),
+        epochs=outcome.epochs,
         stability=stability.filename if stability is not None and (run_dir / stability.filename).is_file() else None,
     )
 

@@ -28,7 +28,7 @@ _CLAIMED_ELSEWHERE = 3
 
 # Imported once by the fork server, then shared by every run it forks: a run's own process starts
 # in milliseconds instead of re-importing torch and lightning (seconds per run).
-_PRELOAD = ["lightning_diffeo.studies.execute", "lightning_diffeo.cli", "lightning_diffeo.callbacks"]
+_PRELOAD = ["lightning_diffeo.studies.execute", "lightning_diffeo.runs.config", "lightning_diffeo.runs.fit"]
 
 
 def _context(start_method: Literal["forkserver", "spawn"] | None = None) -> multiprocessing.context.BaseContext:

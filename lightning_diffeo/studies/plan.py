@@ -11,7 +11,6 @@ import copy
 import hashlib
 import json
 import re
-import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -19,12 +18,12 @@ from typing import Any
 import yaml
 
 from lightning_diffeo._atomic import atomic_write_text
+from lightning_diffeo.runs.layout import CONFIG_FILE
 
 from .spec import SpecError, SweepSpec
 
-__all__ = ["RunPlan", "fit_parser", "plan_runs", "resolve_config"]
+__all__ = ["RunPlan", "plan_runs", "resolve_config"]
 
-CONFIG_FILE = "config.yaml"
 HASH_LENGTH = 10
 _LOGGER_CLASS = "lightning.pytorch.loggers.CSVLogger"
 _UNHASHED = ("trainer.logger", "trainer.default_root_dir")
@@ -60,34 +59,6 @@ class RunPlan:
         return self.config_path
 
 
-_PARSER = None
-
-
-def fit_parser():
-    """The ``lightning-diffeo fit`` option parser (LightningCLI's), built once per process."""
-    global _PARSER
-    if _PARSER is None:
-        from lightning_diffeo.cli import DiffeoCLI
-        from lightning_diffeo.datamodules import ImageDataModule
-        from lightning_diffeo.models import ImageClassifier
-
-        class _ParseOnly(DiffeoCLI):
-            def _set_seed(self) -> None:  # parsing must not touch the global RNG
-                pass
-
-            def instantiate_classes(self) -> None:  # nor build models and datasets
-                pass
-
-        with warnings.catch_warnings():
-            warnings.filterwarnings("ignore", message="LightningCLI's args parameter")
-            cli = _ParseOnly(ImageClassifier, ImageDataModule, args=["--data=lightning_diffeo.datamodules.DigitsDataModule"], run=False, subclass_mode_data=True,
-                             seed_everything_default=0, auto_configure_optimizers=False)
-        _PARSER = cli.parser
-        _PARSER.exit_on_error = False
-        _PARSER.allow_abbrev = False  # a misspelt key must be an error, not a prefix match
-    return _PARSER
-
-
 def _option(key: str, value: Any) -> str:
     text = value if isinstance(value, str) else json.dumps(value)
     return f"--{key}={text}"
@@ -110,9 +81,9 @@ def _reason(error: BaseException) -> str:
 
 
 def _parse(parser, args: list[str]):
-    from lightning_diffeo.cli import _expand_data_names
+    from lightning_diffeo.runs import expand_data_names
 
-    return parser.parse_args(_expand_data_names(args))
+    return parser.parse_args(expand_data_names(args))
 
 
 def _check_key_exists(parser, key: str, resolved: dict[str, Any]) -> None:
@@ -134,6 +105,8 @@ def resolve_config(base: dict[str, Any], overrides: dict[str, Any], seed: int | 
     Raises:
         SpecError: an override names no fit option or has a value the option refuses.
     """
+    from lightning_diffeo.runs import fit_parser
+
     parser = fit_parser()
     base_args = ["--config", json.dumps(base)]
     # A whole section (e.g. ``data: mnist``, a class switch) first, so its options apply to the new class.

@@ -10,6 +10,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
+from lightning_diffeo.runs.layout import last_checkpoint_of
+
 from .claims import claim_state
 from .execute import OVERRIDES_FILE, read_run
 from .plan import RunPlan
@@ -38,7 +40,7 @@ def run_state(run_dir: Path) -> RunState:
     """The state of one run folder (a live claim, or a SLURM job still queued for it, means running)."""
     run_dir = Path(run_dir)
     record = read_run(run_dir) or {}
-    resumable = (run_dir / "checkpoints" / "last.ckpt").is_file()
+    resumable = last_checkpoint_of(run_dir) is not None
     if record.get("status") == "done":
         return RunState(run_dir, "done")
     if claim_state(run_dir) == "live" or _requeued_on_slurm(record):

@@ -13,7 +13,7 @@ from pathlib import Path
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
-from lightning_diffeo._atomic import atomic_write
+from lightning_diffeo.plotstyle import save_figure
 from lightning_diffeo.stability import StabilityResult
 
 __all__ = ["depth_profile_figure", "plot_depth_profile", "plot_temperature_sweep", "temperature_sweep_figure"]
@@ -30,12 +30,6 @@ def _style(stage: str) -> str:
     if stage == "init":
         return "--"
     return ":" if stage.startswith("epoch") and stage != "epoch" else "-"
-
-
-def _save(fig: Figure, path: str | os.PathLike) -> Path:
-    # Matplotlib picks the format from the suffix, so the temporary keeps it.
-    path = Path(path)
-    return atomic_write(path, lambda temporary: fig.savefig(temporary, dpi=DPI, format=path.suffix.lstrip(".") or "png"))
 
 
 def _averages(results: Mapping[str, StabilityResult]) -> list[str]:
@@ -136,7 +130,7 @@ def plot_depth_profile(results: Mapping[str, StabilityResult], path: str | os.Pa
         path: PNG (or PDF, SVG) file to write, 1100 px wide for PNG.
         quantity: record key to plot on a log scale.
     """
-    return _save(depth_profile_figure(results, quantity), path)
+    return save_figure(depth_profile_figure(results, quantity), path, DPI)
 
 
 def temperature_sweep_figure(result: StabilityResult, layers: list[str] | None = None, label: str | None = None) -> Figure:
@@ -180,5 +174,5 @@ def plot_temperature_sweep(
         layers: the layers to draw (default every measured one).
         label: figure title, e.g. the checkpoint and epoch.
     """
-    return _save(temperature_sweep_figure(result, layers, label), path)
+    return save_figure(temperature_sweep_figure(result, layers, label), path, DPI)
 

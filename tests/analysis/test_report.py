@@ -5,7 +5,8 @@ import json
 import pandas as pd
 import pytest
 
-from lightning_diffeo.analysis import FigureOptions, main, write_report
+from lightning_diffeo.analysis import FigureOptions, write_report
+from lightning_diffeo.cli.report import main
 from tests.analysis.synthetic import ARCHS, synthetic_table
 
 

@@ -111,7 +111,7 @@ def test_probe_refuses_an_out_that_is_a_file_or_holds_results_before_measuring(q
     def never(*args, **kwargs):
         raise AssertionError("measured although the output was refused")
 
-    monkeypatch.setattr(evaluation, "measure_stability", never)
+    monkeypatch.setattr(evaluation.probe, "measure_stability", never)
     a_file = tmp_path / "results.txt"
     a_file.write_text("mine")
     _, err, code = run_main(["probe", "--ckpt_path", ckpt, "--out", str(a_file)])

@@ -7,7 +7,8 @@ from pathlib import Path
 import pytest
 
 from lightning_diffeo.callbacks import StabilityCallback
-from lightning_diffeo.cli import _expand_data_names, build_cli
+from lightning_diffeo.runs import build_cli
+from lightning_diffeo.runs import expand_data_names as _expand_data_names
 from lightning_diffeo.datamodules import DATAMODULES
 
 CONFIGS = sorted((Path(__file__).resolve().parents[2] / "configs").glob("*.yaml"))

@@ -9,7 +9,8 @@ import pytest
 
 from lightning_diffeo.models import model_info
 from lightning_diffeo.studies import COLUMNS, collect, parse_spec, read_run, run_sweep, status_lines
-from lightning_diffeo.studies.commands import collect_main, sweep_main
+from lightning_diffeo.cli.collect import main as collect_main
+from lightning_diffeo.cli.sweep import main as sweep_main
 
 
 @pytest.fixture(scope="module")

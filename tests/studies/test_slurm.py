@@ -9,7 +9,7 @@ import time
 import pytest
 
 from lightning_diffeo.studies import read_run, run_state, run_sweep
-from lightning_diffeo.studies.commands import sweep_main
+from lightning_diffeo.cli.sweep import main as sweep_main
 
 
 def _spec_file(tmp_path, tiny_base, **raw):

@@ -6,7 +6,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from lightning_diffeo import plotting
+from lightning_diffeo.viz import figures as plotting
 from lightning_diffeo.stability import StabilityResult
 
 LAYERS = ((0.0, "model.stage1"), (0.5, "model.fc1"), (1.0, "output"))
@@ -95,8 +95,8 @@ def test_temperature_sweep_draws_every_layer_and_cutoff():
 
 def test_real_files_are_written_without_touching_pyplot_or_the_backend(tmp_path):
     code = (
-        "import sys, matplotlib; matplotlib.use('svg'); from lightning_diffeo import plotting;"
-        "from tests.plotting.test_plotting import _result;"
+        "import sys, matplotlib; matplotlib.use('svg'); from lightning_diffeo.viz import figures as plotting;"
+        "from tests.viz.test_viz_figures import _result;"
         f"path = plotting.plot_depth_profile({{'init': _result('init', {{3.0: [1e-3]}})}}, r'{tmp_path}/depth.png');"
         "print(matplotlib.get_backend(), 'matplotlib.pyplot' in sys.modules)"
     )

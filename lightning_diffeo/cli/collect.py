@@ -1,0 +1,36 @@
+"""``lightning-diffeo collect``: gather the finished runs of a study into one table (CSV or Parquet).
+
+    lightning-diffeo collect runs/sweeps/digits_tiny -o results.csv  # or .parquet
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from jsonargparse import ActionConfigFile, ArgumentParser
+
+from .errors import fail, parse_or_fail
+
+__all__ = ["main"]
+
+
+def main(argv: Sequence[str]) -> None:
+    """``lightning-diffeo collect FOLDER -o results.csv|.parquet``."""
+    from lightning_diffeo.studies import collect, write_table
+
+    parser = ArgumentParser(
+        prog="lightning-diffeo collect", exit_on_error=False,
+        description="Gather the finished runs of a study into one table: one row per (run, stage, "
+        "layer, cutoff, temperature, average), written as CSV or Parquet.",
+    )
+    parser.add_argument("--config", action=ActionConfigFile)
+    parser.add_argument("folder", type=str, help="sweep spec (its runs only) or study folder (every run in it)")
+    parser.add_argument("-o", "--output", type=str, required=True, help="results.csv or results.parquet")
+    args = parse_or_fail(parser, argv)
+    try:
+        table = collect(args.folder)
+        path = write_table(table, args.output)
+    except (ValueError, FileNotFoundError, ImportError) as error:
+        fail(error, hint=False)
+    runs = table["run_id"].nunique() if len(table) else 0
+    print(f"{len(table)} rows from {runs} runs -> {path}")

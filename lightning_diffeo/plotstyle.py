@@ -1,0 +1,28 @@
+"""The plot-style base shared by every figure of the package: saving a ``matplotlib.figure.Figure``.
+
+Matplotlib only (never pyplot): ``viz`` (figures of one result) and ``analysis`` (figures of a
+study table) both build on it.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from matplotlib.figure import Figure
+
+from lightning_diffeo._atomic import atomic_write
+
+__all__ = ["save_figure"]
+
+
+def save_figure(fig: Figure, path: str | os.PathLike, dpi: int) -> Path:
+    """Write ``fig`` atomically; the format follows the suffix (PNG raster, PDF or SVG vector).
+
+    Args:
+        fig: the figure.
+        path: target file; its suffix picks the format (the temporary file keeps it).
+        dpi: pixels per inch of raster formats.
+    """
+    path = Path(path)
+    return atomic_write(path, lambda temporary: fig.savefig(temporary, dpi=dpi, format=path.suffix.lstrip(".") or "png"))
