@@ -13,10 +13,23 @@ from matplotlib.figure import Figure
 
 from lightning_diffeo._atomic import atomic_write
 
-__all__ = ["save_figure"]
+__all__ = ["DPI", "STAGE_STYLES", "save_figure", "stage_linestyle"]
+
+DPI = 120
+"""Pixels per inch of saved raster figures: a 10-inch-wide figure is 1200 px wide."""
+
+STAGE_STYLES = {"init": "--", "best": "-"}
+"""Line style of a measurement stage: initialisation dashed, the best (trained) weights solid."""
 
 
-def save_figure(fig: Figure, path: str | os.PathLike, dpi: int) -> Path:
+def stage_linestyle(stage: str) -> str:
+    """The line style of a stage: :data:`STAGE_STYLES`; intermediate ``epoch<k>`` stages dotted; others solid."""
+    if stage in STAGE_STYLES:
+        return STAGE_STYLES[stage]
+    return ":" if stage.startswith("epoch") and stage != "epoch" else "-"
+
+
+def save_figure(fig: Figure, path: str | os.PathLike, dpi: int = DPI) -> Path:
     """Write ``fig`` atomically; the format follows the suffix (PNG raster, PDF or SVG vector).
 
     Args:

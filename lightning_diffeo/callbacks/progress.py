@@ -100,8 +100,10 @@ class InterruptCheckpoint(Checkpoint):
 
 
 class EpochLine(Callback):
-    """One plain line per epoch on stdout (``epoch 3/20  train/loss=0.41  val/acc=0.87``), for redirected logs.
+    """One plain line per epoch on stdout, for redirected logs.
 
+    ``epoch 3  train/loss=0.41  val/acc=0.87  (4 of 20 epochs done)``: the epoch's index is
+    Lightning's (0-based, as in checkpoint names and ``probe``), the count in brackets says so.
     Lightning calls the LightningModule's ``on_train_epoch_end`` (where the epoch's training
     loss and accuracy are logged) after the callbacks' hook, so the line of epoch k is printed
     when epoch k + 1 starts, or when training ends.
@@ -125,6 +127,7 @@ class EpochLine(Callback):
             return
         metrics = {k: float(v) for k, v in trainer.callback_metrics.items() if "/" in k and not k.startswith("stability/")}
         shown = "  ".join(f"{k}={v:.4g}" for k, v in sorted(metrics.items()) if math.isfinite(v))
-        total = trainer.max_epochs if trainer.max_epochs and trainer.max_epochs > 0 else "?"
-        print(f"epoch {self._ended}/{total}  {shown}".rstrip(), file=sys.stdout, flush=True)
+        total = f" of {trainer.max_epochs}" if trainer.max_epochs and trainer.max_epochs > 0 else ""
+        done = f"({self._ended}{total} epochs done)"
+        print("  ".join(part for part in (f"epoch {self._ended - 1}", shown, done) if part), file=sys.stdout, flush=True)
         self._ended = None

@@ -1,4 +1,4 @@
-"""What the StabilityCallback logs, prints and writes: metric names, table, JSON and plot."""
+"""What the StabilityCallback logs, prints and writes: metric names, table, JSON, plot and checkpoint state."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from typing import Any
 from lightning_diffeo.stability import StabilityResult
 from lightning_diffeo.stability.result import stability_table
 
-__all__ = ["comparison_table", "metric_dict", "write_report"]
+__all__ = ["comparison_table", "metric_dict", "results_from_state", "results_state", "write_report"]
 
 LOGGED_QUANTITIES = ("D_f", "G_f", "R_f")
 
@@ -58,3 +58,13 @@ def write_report(
 
         plot_depth_profile(results, path.with_suffix(".png"))
     return path
+
+
+def results_state(results: Mapping[str, StabilityResult]) -> dict[str, Any]:
+    """The results by stage as plain records and metadata, for a checkpoint."""
+    return {stage: {"records": result.to_dicts(), "metadata": result.metadata} for stage, result in results.items()}
+
+
+def results_from_state(state: Mapping[str, Any]) -> dict[str, StabilityResult]:
+    """The results by stage back from :func:`results_state`."""
+    return {stage: StabilityResult.from_dicts(saved["records"], saved["metadata"]) for stage, saved in state.items()}

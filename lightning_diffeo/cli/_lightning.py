@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-import shutil
 from collections.abc import Callable
 from pathlib import Path
 
@@ -26,16 +25,16 @@ class DiffeoParser(OneLineErrors, LightningArgumentParser):
     """The LightningCLI parser with one-line errors."""
 
 
-def _remove_unused(run_dirs: list[Path]) -> None:
-    """A failed start leaves no run folder: remove those holding nothing but the saved config."""
-    for run_dir in run_dirs:
-        if not run_dir.is_dir():
+def _remove_unused(created: list[Path]) -> None:
+    """A failed start leaves nothing behind: the folders it made, innermost first, while they hold no more than the saved config."""
+    for folder in reversed(created):
+        if not folder.is_dir():
             continue
-        entries = list(run_dir.iterdir())
+        entries = list(folder.iterdir())
         if all(entry.is_file() and entry.name in _RUN_FILES for entry in entries):
             for entry in entries:
                 entry.unlink()
-            shutil.rmtree(run_dir, ignore_errors=True)
+            folder.rmdir()
 
 
 def run_guarded(work: Callable[[list[Path]], None]) -> None:

@@ -1,11 +1,15 @@
 """``lightning-diffeo collect``: gather the finished runs of a study into one table (CSV or Parquet).
 
     lightning-diffeo collect runs/sweeps/digits_tiny -o results.csv  # or .parquet
+
+Bad input (no runs there, an output path that cannot be written) is one line on stderr and
+exit status 2, before any run is read.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 from jsonargparse import ActionConfigFile, ArgumentParser
 
@@ -14,23 +18,29 @@ from .errors import fail, parse_or_fail
 __all__ = ["main"]
 
 
-def main(argv: Sequence[str]) -> None:
-    """``lightning-diffeo collect FOLDER -o results.csv|.parquet``."""
-    from lightning_diffeo.studies import collect, write_table
-
+def _parse(argv: Sequence[str]) -> Any:
     parser = ArgumentParser(
-        prog="lightning-diffeo collect", exit_on_error=False,
+        prog="lightning-diffeo collect", exit_on_error=False, allow_abbrev=False,
         description="Gather the finished runs of a study into one table: one row per (run, stage, "
         "layer, cutoff, temperature, average), written as CSV or Parquet.",
     )
     parser.add_argument("--config", action=ActionConfigFile)
     parser.add_argument("folder", type=str, help="sweep spec (its runs only) or study folder (every run in it)")
     parser.add_argument("-o", "--output", type=str, required=True, help="results.csv or results.parquet")
-    args = parse_or_fail(parser, argv)
+    return parse_or_fail(parser, argv)
+
+
+def main(argv: Sequence[str]) -> None:
+    """``lightning-diffeo collect FOLDER -o results.csv|.parquet``."""
+    from lightning_diffeo.studies import check_table_path, collect, run_folders, write_table
+
+    args = _parse(argv)
     try:
+        run_folders(args.folder)  # the input first, then the output, then the work
+        check_table_path(args.output)
         table = collect(args.folder)
         path = write_table(table, args.output)
     except (ValueError, FileNotFoundError, ImportError) as error:
-        fail(error, hint=False)
+        fail(error)
     runs = table["run_id"].nunique() if len(table) else 0
     print(f"{len(table)} rows from {runs} runs -> {path}")

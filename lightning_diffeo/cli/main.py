@@ -13,7 +13,7 @@ import warnings
 from collections.abc import Sequence
 from typing import NamedTuple
 
-from .errors import fail
+from .errors import check_config_files, fail
 
 __all__ = ["SUBCOMMANDS", "Subcommand", "main"]
 
@@ -76,7 +76,8 @@ def main(argv: Sequence[str] | None = None) -> None:
         return
     if not words or words[0] not in SUBCOMMANDS:
         given = f"unknown subcommand {words[0]!r}" if words else "no subcommand given"
-        fail(f"{given}; expected one of {', '.join(SUBCOMMANDS)} (lightning-diffeo --help says what each does)", hint=False)
+        fail(f"{given}; expected one of {', '.join(SUBCOMMANDS)} (lightning-diffeo --help says what each does)")
+    check_config_files(words[1:])
     _quiet_lightning()
     entry = SUBCOMMANDS[words[0]]
     getattr(importlib.import_module(entry.module), entry.function)(words[1:])

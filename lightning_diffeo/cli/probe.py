@@ -9,7 +9,7 @@ from collections.abc import Sequence
 
 from jsonargparse import ActionConfigFile, ArgumentParser
 
-from .errors import CLIError, OneLineErrors, fail
+from .errors import OneLineErrors, fail
 
 __all__ = ["build_parser", "main"]
 
@@ -39,11 +39,7 @@ def main(argv: Sequence[str]) -> None:
     parser = build_parser()
     config = parser.parse_args(list(argv))
     options = {k: v for k, v in vars(parser.instantiate_classes(config)).items() if k not in ("config", "__path__")}
-    sizes = [name for name in ("deltas", "temperatures") if options.get(name) is not None] + (
-        ["sweep"] if options.get("sweep") else [])
     try:
-        if len(sizes) > 1:
-            raise CLIError(f"give only one of --deltas, --temperatures or --sweep, got {', '.join(sizes)}")
         run_probe(**options)
     except (TypeError, ValueError, FileNotFoundError, FileExistsError) as error:
         fail(error)

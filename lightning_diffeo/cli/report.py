@@ -22,7 +22,7 @@ def build_parser():
     from jsonargparse import ActionConfigFile, ActionYesNo, ArgumentParser
 
     parser = ArgumentParser(
-        prog="lightning-diffeo report", exit_on_error=False,
+        prog="lightning-diffeo report", exit_on_error=False, allow_abbrev=False,
         description="Write the paper's figures (PNG and PDF), Table 2 (CSV and Markdown) and report.md from the "
         "study table of `lightning-diffeo collect` (CSV or parquet). Figures whose data is missing are skipped with "
         "the reason.",
@@ -59,18 +59,18 @@ def main(argv: Sequence[str] | None = None) -> None:
     try:
         args = parser.parse_args(list(sys.argv[1:] if argv is None else argv))
     except ArgumentError as error:
-        fail(str(error), hint=False)
+        fail(str(error))
     try:
         options = FigureOptions(cutoff=args.cutoff, delta=args.delta, scale=args.scale, n_boot=args.n_boot,
                                 seed=args.seed, image_size=args.image_size)
     except ValueError as error:
-        fail(f"--{error}", hint=False)
+        fail(f"--{error}")
     try:
         report = write_report(args.results, args.out, description=args.description, spec=args.spec,
                               overwrite=args.overwrite,
                               options=options, formats=args.formats)
     except (FileExistsError, FileNotFoundError, ValueError) as error:
-        fail(str(error), hint=False)
+        fail(str(error))
     drawn = [r for r in report.figures if r.figure is not None]
     for result in report.skipped:
         print(f"skipped {result.kind} ({result.paper}): {result.reason}", file=sys.stderr)

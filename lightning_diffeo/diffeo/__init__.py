@@ -2,10 +2,20 @@
 
 Fields (``sample_displacement``), their scales (``temperature_range``, ``typical_displacement``),
 resampling (``remap``: bilinear, Gaussian, nearest), the distortion diagnostic (``distortion``),
-the participation-ratio derivation of the Gaussian width, and the ``Diffeo`` transform.
+the participation-ratio derivation of the Gaussian width, the ``deform`` kernels and the
+``Diffeo`` transform. The ``check_*`` functions are the rules of this package's options
+(``(name, value)``, one clear line when broken), for layers above that take the same values.
 """
 
-from ._checks import INTERPOLATIONS
+from ._checks import (
+    INTERPOLATIONS,
+    Interpolation,
+    check_cutoff,
+    check_images,
+    check_interpolation,
+    check_log_cutoff,
+    check_temperature,
+)
 from .beta import sample_beta
 from .distortion import distortion, distortion_bound, expected_max_distortion, is_diffeomorphism, max_distortion
 from .fields import (
@@ -31,15 +41,22 @@ from .scales import (
     temperature_range,
     typical_displacement,
 )
-from .transform import Diffeo, DiffeoParams, deform, deform_with_coefficients
+from .deform import deform, deform_with_coefficients
+from .transform import Diffeo, DiffeoParams
 
 __all__ = [
     "GAUSSIAN_SIGMA",
     "INTERPOLATIONS",
     "Diffeo",
     "DiffeoParams",
+    "Interpolation",
     "average_participation_bilinear",
     "average_participation_gaussian",
+    "check_cutoff",
+    "check_images",
+    "check_interpolation",
+    "check_log_cutoff",
+    "check_temperature",
     "deform",
     "deform_with_coefficients",
     "derive_gaussian_sigma",

@@ -7,20 +7,25 @@ Python numbers or tensors (one value per image); numbers go through
 
 from __future__ import annotations
 
+from typing import Literal, get_args
+
 import torch
 
 from lightning_diffeo.validation import check_choice, check_number
 
 __all__ = [
+    "INTERPOLATIONS",
+    "Interpolation",
     "check_cutoff",
     "check_images",
     "check_interpolation",
     "check_log_cutoff",
     "check_temperature",
-    "INTERPOLATIONS",
 ]
 
-INTERPOLATIONS: tuple[str, ...] = ("bilinear", "gaussian", "nearest")
+Interpolation = Literal["bilinear", "gaussian", "nearest"]
+"""How deformed images are resampled (see ``remap``)."""
+INTERPOLATIONS: tuple[str, ...] = get_args(Interpolation)
 
 
 def check_images(name: str, images: torch.Tensor) -> int:

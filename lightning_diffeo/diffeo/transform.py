@@ -1,10 +1,8 @@
-"""Deforming batches of images: the ``deform`` call and the ``Diffeo`` transform."""
+"""The ``Diffeo`` transform: random maximum-entropy diffeomorphisms drawn per image, replayable."""
 
 from __future__ import annotations
 
-import math
 import warnings
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -12,113 +10,13 @@ import torch
 from torch import nn
 
 from ._checks import check_cutoff, check_images, check_interpolation, check_log_cutoff, check_temperature
+from ._samples import as_float_image, is_mask, map_leaves, sample_images
 from .beta import sample_beta
-from .fields import displacement_from_coefficients, sample_coefficients, sampling_grid
-from .interpolation import remap, resample_grid
+from .deform import deform, deform_with_coefficients, image_count
+from .fields import sample_coefficients
 from .scales import temperature_from_displacement, temperature_range
 
 __all__ = ["Diffeo", "DiffeoParams", "deform", "deform_with_coefficients"]
-
-
-def _is_mask(value: Any) -> bool:
-    return isinstance(value, torch.Tensor) and type(value).__name__ == "Mask"
-
-
-def _is_image(value: Any) -> bool:
-    if isinstance(value, torch.Tensor):
-        return type(value).__name__ in ("Image", "Video")
-    return type(value).__module__.startswith("PIL.")
-
-
-def _as_float_image(value: Any) -> torch.Tensor:
-    """A PIL image as a float ``[C, n, n]`` tensor in [0, 1]; tensors as they are."""
-    if isinstance(value, torch.Tensor):
-        return value
-    from torchvision.transforms.v2 import functional as F
-
-    return F.to_dtype(F.pil_to_tensor(value), torch.float32, scale=True)
-
-
-def _leaves(sample: Any) -> list[Any]:
-    if isinstance(sample, (tuple, list)):
-        return [leaf for item in sample for leaf in _leaves(item)]
-    if isinstance(sample, dict):
-        return [leaf for item in sample.values() for leaf in _leaves(item)]
-    return [sample]
-
-
-def _map(sample: Any, function: Callable[[Any], Any]) -> Any:
-    if isinstance(sample, (tuple, list)):
-        return type(sample)(_map(item, function) for item in sample)
-    if isinstance(sample, dict):
-        return {key: _map(item, function) for key, item in sample.items()}
-    return function(sample)
-
-
-def _batch_size(images: torch.Tensor) -> int:
-    return math.prod(images.shape[:-3])
-
-
-def deform(
-    images: torch.Tensor,
-    *,
-    cutoff: float,
-    temperature: float | None = None,
-    delta: float | None = None,
-    interpolation: str = "bilinear",
-    generator: torch.Generator | None = None,
-) -> torch.Tensor:
-    """Apply an independent random diffeomorphism to every image of a batch.
-
-    Args:
-        images: ``[..., C, n, n]`` floating images in [0, 1]; every leading index is one image.
-        cutoff: c, highest mode (>= 1; > 1 when ``delta`` is given).
-        temperature: T; give exactly one of ``temperature`` and ``delta``.
-        delta: typical displacement in pixels, converted with ``temperature_from_displacement``.
-        interpolation: ``"bilinear"``, ``"gaussian"`` or ``"nearest"``.
-        generator: source of randomness (default: the global RNG).
-
-    Returns:
-        Deformed images ``[..., C, n, n]``.
-
-    >>> g = torch.Generator().manual_seed(0)
-    >>> deform(torch.rand(16, 3, 32, 32), cutoff=3, delta=1.0, generator=g).shape
-    torch.Size([16, 3, 32, 32])
-    """
-    n = check_images("images", images)
-    check_interpolation("interpolation", interpolation)
-    if (temperature is None) == (delta is None):
-        raise ValueError("give exactly one of temperature and delta")
-    if delta is not None:
-        temperature = temperature_from_displacement(delta, cutoff, n)
-    coefficients = sample_coefficients(
-        _batch_size(images), temperature, cutoff, generator=generator, device=images.device, dtype=_field_dtype(images)
-    )
-    return deform_with_coefficients(images, coefficients, interpolation)
-
-
-def deform_with_coefficients(images: torch.Tensor, coefficients: torch.Tensor, interpolation: str = "bilinear") -> torch.Tensor:
-    """Deform ``[..., C, n, n]`` images by the fields of ``[B, 2, M, M]`` coefficients, B = images per batch.
-
-    Bilinear and nearest go straight from the coefficients to ``grid_sample``'s sampling grid;
-    Gaussian goes through the displacement field.
-    """
-    n = check_images("images", images)
-    check_interpolation("interpolation", interpolation)
-    leading, channels = images.shape[:-3], images.shape[-3]
-    if coefficients.shape[0] != _batch_size(images):
-        raise ValueError(f"{coefficients.shape[0]} fields for {_batch_size(images)} images")
-    coefficients = coefficients.to(device=images.device, dtype=_field_dtype(images))
-    if interpolation == "gaussian":
-        displacement = displacement_from_coefficients(coefficients, n).reshape(*leading, 2, n, n)
-        return remap(images, displacement, interpolation)
-    batch = images.reshape(-1, channels, n, n)
-    out = resample_grid(batch.to(coefficients.dtype), sampling_grid(coefficients, n), interpolation)
-    return out.reshape(images.shape).to(images.dtype)
-
-
-def _field_dtype(images: torch.Tensor) -> torch.dtype:
-    return images.dtype if images.dtype in (torch.float32, torch.float64) else torch.float32
 
 
 @dataclass(frozen=True)
@@ -147,6 +45,27 @@ def _check_beta(shape: tuple[float, float], name: str) -> tuple[float, float]:
     if len(shape) != 2 or not all(float(v) > 0 for v in shape):
         raise ValueError(f"{name} must be two positive Beta shapes (alpha, beta), got {shape!r}")
     return float(shape[0]), float(shape[1])
+
+
+def _check_cutoff_option(cutoff: float | tuple[int, int]) -> float | tuple[int, int]:
+    if isinstance(cutoff, (tuple, list)):
+        if len(cutoff) != 2 or any(int(c) != c for c in cutoff) or not 1 <= cutoff[0] <= cutoff[1]:
+            raise ValueError(f"a cutoff range must be two integers 1 <= c_min <= c_max, got {cutoff!r}")
+        return int(cutoff[0]), int(cutoff[1])
+    check_cutoff("cutoff", cutoff)
+    return float(cutoff)
+
+
+def _check_temperature_option(temperature: float | tuple[float, float] | None) -> float | tuple[float, float] | None:
+    if isinstance(temperature, (tuple, list)):
+        if len(temperature) != 2 or not 0 <= temperature[0] <= temperature[1]:
+            raise ValueError(f"a temperature range must be two numbers 0 <= lo <= hi, got {temperature!r}")
+        check_temperature("temperature", torch.tensor([float(t) for t in temperature]))
+        return float(temperature[0]), float(temperature[1])
+    if temperature is not None:
+        check_temperature("temperature", temperature)
+        return float(temperature)
+    return None
 
 
 class Diffeo(nn.Module):
@@ -197,10 +116,10 @@ class Diffeo(nn.Module):
         generator: torch.Generator | None = None,
     ) -> None:
         super().__init__()
-        self.cutoff = self._check_cutoff_option(cutoff)
+        self.cutoff = _check_cutoff_option(cutoff)
         if temperature is not None and delta is not None:
             raise ValueError("give at most one of temperature and delta")
-        self.temperature = self._check_temperature_option(temperature)
+        self.temperature = _check_temperature_option(temperature)
         if delta is not None:
             check_temperature("delta", delta)
         if temperature is None:  # delta or the allowed range: both need ln c
@@ -212,27 +131,6 @@ class Diffeo(nn.Module):
         self.generator = generator
         self.last_params: DiffeoParams | None = None
         self._warned_folding = False
-
-    @staticmethod
-    def _check_cutoff_option(cutoff):
-        if isinstance(cutoff, (tuple, list)):
-            if len(cutoff) != 2 or any(int(c) != c for c in cutoff) or not 1 <= cutoff[0] <= cutoff[1]:
-                raise ValueError(f"a cutoff range must be two integers 1 <= c_min <= c_max, got {cutoff!r}")
-            return int(cutoff[0]), int(cutoff[1])
-        check_cutoff("cutoff", cutoff)
-        return float(cutoff)
-
-    @staticmethod
-    def _check_temperature_option(temperature):
-        if isinstance(temperature, (tuple, list)):
-            if len(temperature) != 2 or not 0 <= temperature[0] <= temperature[1]:
-                raise ValueError(f"a temperature range must be two numbers 0 <= lo <= hi, got {temperature!r}")
-            check_temperature("temperature", torch.tensor([float(t) for t in temperature]))
-            return float(temperature[0]), float(temperature[1])
-        if temperature is not None:
-            check_temperature("temperature", temperature)
-            return float(temperature)
-        return None
 
     def _draw_cutoffs(self, batch_size: int) -> torch.Tensor:
         if not isinstance(self.cutoff, tuple):
@@ -273,29 +171,19 @@ class Diffeo(nn.Module):
         and every other entry pass through unchanged. Bounding boxes and key points are
         refused: a diffeomorphism does not map a box to a box.
         """
-        if len(inputs) == 1 and isinstance(inputs[0], torch.Tensor) and not _is_mask(inputs[0]):
+        if len(inputs) == 1 and isinstance(inputs[0], torch.Tensor) and not is_mask(inputs[0]):
             return self._deform_images(inputs[0], params)
         sample = inputs if len(inputs) > 1 else inputs[0]
-        leaves = _leaves(sample)
-        images = [leaf for leaf in leaves if _is_image(leaf)]
-        if not images:  # v2: with no explicit image, the first plain tensor is the image
-            images = [next((leaf for leaf in leaves if type(leaf) is torch.Tensor), None)]
-            if images[0] is None:
-                raise TypeError(f"Diffeo found no image in a {type(sample).__name__} sample: give a tensor "
-                                "[..., C, n, n], a PIL image or a tv_tensors.Image")
-        for leaf in leaves:
-            if type(leaf).__name__ in ("BoundingBoxes", "KeyPoints"):
-                raise TypeError(f"Diffeo cannot deform {type(leaf).__name__}: a diffeomorphism does not map a box "
-                                "or a key point list to one of the same kind; drop them from the sample")
-        first = _as_float_image(images[0])
+        images = sample_images(sample)
+        first = as_float_image(images[0])
         if params is None:  # the images themselves are checked when deformed
-            params = self.make_params(_batch_size(first), int(first.shape[-1]))
+            params = self.make_params(image_count(first), int(first.shape[-1]))
         targets = {id(image) for image in images}
-        return _map(sample, lambda leaf: self._deform_leaf(leaf, params) if id(leaf) in targets or _is_mask(leaf)
-                    else leaf)
+        return map_leaves(sample, lambda leaf: self._deform_leaf(leaf, params) if id(leaf) in targets or is_mask(leaf)
+                          else leaf)
 
     def _deform_leaf(self, leaf: Any, params: DiffeoParams) -> Any:
-        if _is_mask(leaf):
+        if is_mask(leaf):
             n = leaf.shape[-1]
             masks = leaf.reshape(params.batch_size, -1, leaf.shape[-2], n).to(torch.float32)
             out = deform_with_coefficients(masks, params.coefficients, "nearest").round()
@@ -304,12 +192,12 @@ class Diffeo(nn.Module):
             return self._deform_images(leaf, params)
         from torchvision.transforms.v2 import functional as F  # a PIL image
 
-        out = self._deform_images(_as_float_image(leaf), params)
+        out = self._deform_images(as_float_image(leaf), params)
         return F.to_pil_image(out.clamp(0, 1))
 
     def _deform_images(self, images: torch.Tensor, params: DiffeoParams | None) -> torch.Tensor:
         n = check_images("images", images)
-        batch_size = _batch_size(images)
+        batch_size = image_count(images)
         if params is None:
             params = self.make_params(batch_size, n)
         elif params.batch_size != batch_size:

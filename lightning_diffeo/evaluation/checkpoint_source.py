@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from lightning_diffeo.runs import CheckpointError
-from lightning_diffeo.runs.checkpoints import check_lightning_checkpoint, read_run_checkpoint
+from lightning_diffeo.runs.checkpoints import check_lightning_checkpoint, read_run_checkpoint, unsafe_message
 from lightning_diffeo.validation import first_line
 
 __all__ = ["LoadedCheckpoint", "load_checkpoint"]
@@ -26,14 +26,14 @@ class LoadedCheckpoint:
 
 def _datamodule(checkpoint: dict[str, Any], path: Path, data_dir: str | None):
     from lightning_diffeo.datamodules import DATAMODULES
+    from lightning_diffeo.runs.datanames import datamodule_class
 
     hparams = checkpoint.get("datamodule_hyper_parameters")
     if not hparams or hparams.get("_class_path") is None:
         return None
     class_path = hparams["_class_path"]
-    classes = {f"{cls.__module__.rsplit('.', 1)[0]}.{cls.__name__}": cls for cls in DATAMODULES.values()}
-    classes |= {f"{cls.__module__}.{cls.__name__}": cls for cls in DATAMODULES.values()}
-    if class_path not in classes:
+    cls = datamodule_class(class_path)
+    if cls is None:
         raise CheckpointError(
             f"{path} was trained on {class_path}, which is not a lightning_diffeo datamodule "
             f"({', '.join(sorted(cls.__name__ for cls in DATAMODULES.values()))}); measure it from Python with "
@@ -43,7 +43,7 @@ def _datamodule(checkpoint: dict[str, Any], path: Path, data_dir: str | None):
     try:
         # The concrete class: ImageDataModule.load_from_checkpoint would drop the "_class_path"
         # hyper-parameter (its __init__ takes no **kwargs) and build the abstract base.
-        return classes[class_path].load_from_checkpoint(path, map_location="cpu", weights_only=True, **overrides)
+        return cls.load_from_checkpoint(path, map_location="cpu", weights_only=True, **overrides)
     except (TypeError, ValueError) as error:
         raise CheckpointError(f"{path}: could not rebuild its datamodule ({first_line(error)})") from None
 
@@ -64,10 +64,7 @@ def load_checkpoint(path: str | os.PathLike, data_dir: str | None = None) -> Loa
     path = Path(path)
     checkpoint = read_run_checkpoint(path)
     if checkpoint is None:
-        raise CheckpointError(
-            f"{path} holds objects that torch.load(weights_only=True) refuses to load, e.g. custom classes "
-            "in its hyper-parameters; `lightning-diffeo probe` only loads checkpoints safely"
-        )
+        raise CheckpointError(unsafe_message(path))
     check_lightning_checkpoint(path, checkpoint)
     expected = f"{ImageClassifier.__module__}.{ImageClassifier.__qualname__}"
     hparams = checkpoint.get("hyper_parameters") or {}

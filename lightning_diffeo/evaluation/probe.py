@@ -8,14 +8,35 @@ import json
 import os
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import torch
 
 from lightning_diffeo._atomic import atomic_write_text, make_unique_dir
-from lightning_diffeo.callbacks.stability import MEASURE_DEFAULTS, Average, Interpolation
 from lightning_diffeo.datamodules.base import PROBE_SIZE
-from lightning_diffeo.stability import StabilityResult, measure_stability
+from lightning_diffeo.stability import (
+    DEFAULT_AVERAGE,
+    DEFAULT_CUTOFFS,
+    DEFAULT_DELTAS,
+    DEFAULT_DIFFEOS_PER_IMAGE,
+    DEFAULT_INTERPOLATION,
+    DEFAULT_MODE,
+    Average,
+    Interpolation,
+    Mode,
+    StabilityResult,
+    check_averages,
+    check_batch_size,
+    check_cutoffs,
+    check_diffeos_per_image,
+    check_interpolation,
+    check_layers,
+    check_mode,
+    check_probe_size,
+    check_sizes,
+    measure_stability,
+)
+from lightning_diffeo.provenance import provenance
 from lightning_diffeo.runs import CheckpointError
 from lightning_diffeo.runs.layout import run_dir_of
 from lightning_diffeo.stability.result import stability_table
@@ -59,7 +80,7 @@ def probe_checkpoint(
     module = loaded.module.to(device)
     result = measure_stability(module, images.to(device), normalize=datamodule.normalize_images, **settings)
     result.metadata.update({"checkpoint": str(loaded.path), "epoch": loaded.epoch,
-                            "datamodule": type(datamodule).__name__})
+                            "datamodule": type(datamodule).__name__, "provenance": provenance("32-true", images)})
     return result
 
 
@@ -140,17 +161,17 @@ def _default_out(ckpt: Path) -> Path:
 
 def run_probe(
     ckpt_path: str,
-    cutoffs: float | list[float] = MEASURE_DEFAULTS["cutoffs"],
+    cutoffs: float | list[float] = DEFAULT_CUTOFFS,
     deltas: float | list[float] | None = None,
     temperatures: float | list[float] | None = None,
     sweep: bool = False,
-    interpolation: Interpolation = MEASURE_DEFAULTS["interpolation"],
+    interpolation: Interpolation = DEFAULT_INTERPOLATION,
     layers: str | list[str] | None = None,
-    average: Average | Sequence[Average] = MEASURE_DEFAULTS["average"],
-    mode: Literal["eval", "init"] = MEASURE_DEFAULTS["mode"],
+    average: Average | Sequence[Average] = DEFAULT_AVERAGE,
+    mode: Mode = DEFAULT_MODE,
     probe_size: int = PROBE_SIZE,
-    diffeos_per_image: int = MEASURE_DEFAULTS["diffeos_per_image"],
-    batch_size: int | None = MEASURE_DEFAULTS["batch_size"],
+    diffeos_per_image: int = DEFAULT_DIFFEOS_PER_IMAGE,
+    batch_size: int | None = None,
     seed: int = 0,
     device: str = "cpu",
     data_dir: str | None = None,
@@ -167,14 +188,15 @@ def run_probe(
     Args:
         ckpt_path: checkpoint written by ``lightning-diffeo fit``.
         cutoffs: cutoffs c of the diffeomorphisms (each > 1).
-        deltas: typical displacements in pixels (default 1; excludes temperatures and sweep).
+        deltas: typical displacements in pixels (None: ``measure_stability``'s default, 1 px;
+            excludes temperatures and sweep).
         temperatures: explicit temperatures instead of deltas.
         sweep: 30 temperatures from T_min/15 to 2 T_max per cutoff.
         interpolation: resampling of the deformed images.
         layers: module names, or "output" (default: the model's probe layers).
         average: "median", "mean", or a list of both.
         mode: "eval" (trained weights) or "init" (batch-norm on batch statistics).
-        probe_size: number of test images probed.
+        probe_size: number of test images probed (>= 2).
         diffeos_per_image: diffeomorphisms per image and temperature.
         batch_size: images per forward pass.
         seed: seed of the diffeomorphisms and the noise.
@@ -186,19 +208,26 @@ def run_probe(
 
     Returns:
         Kind of output (json, csv, plot, settings) -> file written.
+
+    Every measurement option is checked first, by ``measure_stability``'s checks
+    (:mod:`lightning_diffeo.stability.settings`), before the checkpoint loads.
     """
+    cutoffs = check_cutoffs(cutoffs)
+    sizes = check_sizes(DEFAULT_DELTAS if deltas is None else deltas, temperatures, sweep)
+    settings: dict[str, Any] = dict(
+        cutoffs=cutoffs, deltas=sizes.deltas, temperatures=sizes.temperatures, sweep=sizes.sweep,
+        interpolation=check_interpolation(interpolation), layers=check_layers(layers),
+        average=check_averages(average), mode=check_mode(mode),
+        diffeos_per_image=check_diffeos_per_image(diffeos_per_image), batch_size=check_batch_size(batch_size),
+    )
+    probe_size = check_probe_size(probe_size)
     _check_device(device)
     if out is not None:
         check_output_dir(out, overwrite)  # before measuring: never minutes of work for nothing
     loaded = load_checkpoint(ckpt_path, data_dir=data_dir)
-    settings: dict[str, Any] = {}
-    if deltas is not None:
-        settings["deltas"] = deltas
     result = probe_checkpoint(
-        loaded, probe_size=probe_size, device=device, cutoffs=cutoffs, temperatures=temperatures, sweep=sweep,
-        interpolation=interpolation, layers=layers, average=average, mode=mode,
-        diffeos_per_image=diffeos_per_image, batch_size=batch_size,
-        generator=torch.Generator().manual_seed(seed), progress=progress, **settings,
+        loaded, probe_size=probe_size, device=device, generator=torch.Generator().manual_seed(seed),
+        progress=progress, **settings,
     )
     print(stability_table({_label(str(loaded.path), loaded.epoch): result}))
     directory = Path(out) if out is not None else _default_out(loaded.path)

@@ -12,9 +12,10 @@ from typing import Any, Literal
 import torch
 from torch import nn
 
+from lightning_diffeo.stability.settings import OUTPUT, check_layers
+
 __all__ = ["OUTPUT", "ActivationCapture", "relative_depths", "resolve_layers"]
 
-OUTPUT = "output"
 _MAX_LISTED = 40
 
 
@@ -45,27 +46,21 @@ def resolve_layers(model: nn.Module, layers: str | Sequence[str] | None) -> list
         The names in probe order, duplicates removed.
 
     Raises:
-        ValueError: an empty list or a name that is not a module of the model (the message
-            lists valid names).
+        TypeError, ValueError: ``layers`` that is not a name or a non-empty list of names
+            (:func:`~lightning_diffeo.stability.settings.check_layers`), or a name that is
+            not a module of the model (the message lists valid names).
     """
-    if layers is None:
-        layers = getattr(model, "probe_layers", (OUTPUT,))
-    if isinstance(layers, str):
-        layers = (layers,)
-    try:
-        names = list(dict.fromkeys(layers))
-    except TypeError:
-        raise TypeError(f"layers must be None, a string or a sequence of strings, got {type(layers).__name__}") from None
-    if not names:
-        raise ValueError("layers is empty: give at least one module name or 'output'")
+    names = check_layers(layers)
+    if names is None:
+        names = check_layers(getattr(model, "probe_layers", None)) or (OUTPUT,)
     modules = dict(model.named_modules())
-    unknown = [name for name in names if not isinstance(name, str) or (name != OUTPUT and (name == "" or name not in modules))]
+    unknown = [name for name in names if name != OUTPUT and (name == "" or name not in modules)]
     if unknown:
         valid = _valid_names(model)
         shown = ", ".join(repr(v) for v in valid[:_MAX_LISTED])
         more = f", ... ({len(valid) - _MAX_LISTED} more)" if len(valid) > _MAX_LISTED else ""
         raise ValueError(f"unknown layer name(s) {unknown} for {type(model).__name__}; valid names: {shown}{more}")
-    return names
+    return list(names)
 
 
 def relative_depths(names: Sequence[str]) -> list[float]:

@@ -5,31 +5,36 @@ from __future__ import annotations
 import math
 import warnings
 from collections.abc import Callable, Sequence
-from typing import Literal
 
 import torch
 from torch import nn
 
-from lightning_diffeo.diffeo import (
-    INTERPOLATIONS,
-    temperature_from_displacement,
-    temperature_range,
-    typical_displacement,
-)
+from lightning_diffeo.diffeo import temperature_from_displacement, temperature_range, typical_displacement
 from lightning_diffeo.stability.estimators import relative_stability
 from lightning_diffeo.stability.perturb import check_probe_images, perturb, reference_images
 from lightning_diffeo.stability.probe import ProbeSession, new_generator
 from lightning_diffeo.stability.result import StabilityResult
-from lightning_diffeo.validation import as_float_list, check_choice, check_positive_int
+from lightning_diffeo.stability.settings import (
+    DEFAULT_AVERAGE,
+    DEFAULT_CUTOFFS,
+    DEFAULT_DELTAS,
+    DEFAULT_DIFFEOS_PER_IMAGE,
+    DEFAULT_INTERPOLATION,
+    DEFAULT_MODE,
+    DEFAULT_STORE,
+    SWEEP_POINTS,
+    Average,
+    Interpolation,
+    Mode,
+    Sizes,
+    Store,
+    check_cutoffs,
+    check_diffeos_per_image,
+    check_interpolation,
+    check_sizes,
+)
 
-__all__ = ["SWEEP_POINTS", "measure_stability", "sweep_temperatures", "work_items"]
-
-SWEEP_POINTS = 30
-_DEFAULT_DELTAS = (1.0,)
-
-
-def _as_floats(values: float | Sequence[float], name: str) -> list[float]:
-    return as_float_list(name, values, positive=True)
+__all__ = ["SWEEP_POINTS", "measure_stability", "sweep_temperatures", "temperature_items", "work_items"]
 
 
 def sweep_temperatures(n: int, cutoff: float, points: int = SWEEP_POINTS) -> list[float]:
@@ -39,6 +44,25 @@ def sweep_temperatures(n: int, cutoff: float, points: int = SWEEP_POINTS) -> lis
     return grid.tolist()
 
 
+def temperature_items(n: int, cutoffs: Sequence[float], sizes: Sizes) -> list[tuple[float, float, float]]:
+    """The (cutoff, temperature, typical displacement in pixels) triples to measure on n x n images.
+
+    Takes checked values (:func:`~.settings.check_cutoffs`, :func:`~.settings.check_sizes`);
+    the temperatures apply to every cutoff. Typical displacements become temperatures here,
+    once the image size is known.
+    """
+    items = []
+    for cutoff in cutoffs:
+        if sizes.sweep:
+            temps = sweep_temperatures(n, cutoff)
+        elif sizes.temperatures is not None:
+            temps = list(sizes.temperatures)
+        else:
+            temps = [temperature_from_displacement(d, cutoff, n) for d in sizes.deltas]
+        items.extend((cutoff, t, typical_displacement(t, cutoff, n)) for t in temps)
+    return items
+
+
 def work_items(
     n: int,
     cutoffs: float | Sequence[float],
@@ -46,30 +70,12 @@ def work_items(
     temperatures: float | Sequence[float] | None,
     sweep: bool,
 ) -> list[tuple[float, float, float]]:
-    """The (cutoff, temperature, typical displacement in pixels) triples to measure.
+    """:func:`temperature_items` of options as ``measure_stability`` takes them, checked first.
 
     Exactly one of ``deltas`` (the default), ``temperatures`` or ``sweep`` chooses the
     temperatures, which apply to every cutoff.
     """
-    cutoff_list = _as_floats(cutoffs, "cutoffs")  # ValueError/TypeError with one line
-    if any(c <= 1 for c in cutoff_list):
-        raise ValueError(f"every cutoff must be > 1 (ln c > 0), got {cutoff_list}")
-    explicit_deltas = deltas is not None and deltas is not _DEFAULT_DELTAS
-    chosen = [name for name, on in (("deltas", explicit_deltas), ("temperatures", temperatures is not None), ("sweep", sweep)) if on]
-    if len(chosen) > 1:
-        raise ValueError(f"give only one of deltas, temperatures or sweep=True, got {chosen}")
-    items = []
-    for cutoff in cutoff_list:
-        if sweep:
-            temps = sweep_temperatures(n, cutoff)
-        elif temperatures is not None:
-            temps = _as_floats(temperatures, "temperatures")
-        elif deltas is not None:
-            temps = [temperature_from_displacement(d, cutoff, n) for d in _as_floats(deltas, "deltas")]
-        else:
-            raise ValueError("give deltas, temperatures or sweep=True")
-        items.extend((cutoff, t, typical_displacement(t, cutoff, n)) for t in temps)
-    return items
+    return temperature_items(n, check_cutoffs(cutoffs), check_sizes(deltas, temperatures, sweep))
 
 
 def _warn_above_t_max(items: list[tuple[float, float, float]], n: int) -> None:
@@ -89,20 +95,20 @@ def measure_stability(
     model: nn.Module,
     images: torch.Tensor,
     *,
-    cutoffs: float | Sequence[float] = (3, 5, 15),
-    deltas: float | Sequence[float] | None = _DEFAULT_DELTAS,
+    cutoffs: float | Sequence[float] = DEFAULT_CUTOFFS,
+    deltas: float | Sequence[float] | None = DEFAULT_DELTAS,
     temperatures: float | Sequence[float] | None = None,
     sweep: bool = False,
-    interpolation: Literal["bilinear", "gaussian", "nearest"] = "bilinear",
+    interpolation: Interpolation = DEFAULT_INTERPOLATION,
     layers: str | Sequence[str] | None = None,
-    average: Literal["median", "mean"] | Sequence[Literal["median", "mean"]] = ("median", "mean"),
-    diffeos_per_image: int = 1,
+    average: Average | Sequence[Average] = DEFAULT_AVERAGE,
+    diffeos_per_image: int = DEFAULT_DIFFEOS_PER_IMAGE,
     batch_size: int | None = None,
     normalize: Callable[[torch.Tensor], torch.Tensor] | None = None,
-    mode: Literal["eval", "init"] = "eval",
+    mode: Mode = DEFAULT_MODE,
     generator: torch.Generator | None = None,
     progress: bool = True,
-    store: Literal["auto", "device", "host"] = "auto",
+    store: Store = DEFAULT_STORE,
 ) -> StabilityResult:
     """Relative stability R_f = D_f / G_f of a model's output and hidden layers.
 
@@ -143,7 +149,8 @@ def measure_stability(
     Raises:
         ValueError: bad images (not 4-D, not square, fewer than 2, NaN/inf, not in [0, 1]),
             a model on another device or of another dtype than its inputs, unknown layer
-            names, non-finite activations (the message names the layer), bad settings.
+            names, non-finite activations (the message names the layer), bad settings
+            (each checked by its function in :mod:`~lightning_diffeo.stability.settings`).
 
     Warns:
         RuntimeWarning: once, when requested temperatures (or deltas) exceed T_max(c).
@@ -160,10 +167,11 @@ def measure_stability(
         (['1', 'output'], ['mean', 'median'])
     """
     images = check_probe_images(images)
-    check_choice("interpolation", interpolation, INTERPOLATIONS)
-    check_positive_int("diffeos_per_image", diffeos_per_image)
+    interpolation = check_interpolation(interpolation)
+    diffeos_per_image = check_diffeos_per_image(diffeos_per_image)
+    cutoffs, sizes = check_cutoffs(cutoffs), check_sizes(deltas, temperatures, sweep)
     count, size = images.shape[0], images.shape[-1]
-    items = work_items(size, cutoffs, deltas, temperatures, sweep)
+    items = temperature_items(size, cutoffs, sizes)
     reference = reference_images(images, interpolation)
     session = ProbeSession(
         model, images, layers=layers, average=average, mode=mode, batch_size=batch_size, normalize=normalize,
@@ -171,7 +179,7 @@ def measure_stability(
         rows_per_image=diffeos_per_image,
     )
     generator, seed = new_generator(generator)
-    if not sweep:
+    if not sizes.sweep:
         _warn_above_t_max(items, size)
     records = []
     with session:

@@ -14,16 +14,10 @@ import torch
 from torch import nn
 from torch.nn.modules.batchnorm import _BatchNorm
 
-from lightning_diffeo.validation import check_choice, check_positive_int
+from lightning_diffeo.stability.settings import MODES, check_mode
+from lightning_diffeo.validation import check_positive_int
 
 __all__ = ["MODES", "check_mode", "check_positive_int", "eval_mode", "init_mode", "model_mode"]
-
-MODES = ("eval", "init")
-
-
-def check_mode(mode: str) -> str:
-    """Return ``mode`` if it is ``"eval"`` or ``"init"``, else raise ValueError."""
-    return check_choice("mode", mode, MODES)
 
 
 def _check_module(model: object) -> nn.Module:

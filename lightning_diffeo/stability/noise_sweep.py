@@ -5,7 +5,6 @@ from __future__ import annotations
 import math
 import warnings
 from collections.abc import Callable, Sequence
-from typing import Literal
 
 import torch
 from torch import nn
@@ -13,6 +12,7 @@ from torch import nn
 from lightning_diffeo.stability.perturb import check_probe_images, scaled_noise
 from lightning_diffeo.stability.probe import ProbeSession, new_generator
 from lightning_diffeo.stability.result import StabilityResult
+from lightning_diffeo.stability.settings import DEFAULT_AVERAGE, DEFAULT_MODE, DEFAULT_STORE, Average, Mode, Store
 from lightning_diffeo.validation import as_float_list, check_positive_int
 
 __all__ = ["measure_noise_stability"]
@@ -24,14 +24,14 @@ def measure_noise_stability(
     noise_norms: float | Sequence[float],
     *,
     layers: str | Sequence[str] | None = None,
-    average: Literal["median", "mean"] | Sequence[Literal["median", "mean"]] = ("median", "mean"),
+    average: Average | Sequence[Average] = DEFAULT_AVERAGE,
     noise_per_image: int = 1,
     batch_size: int | None = None,
     normalize: Callable[[torch.Tensor], torch.Tensor] | None = None,
-    mode: Literal["eval", "init"] = "eval",
+    mode: Mode = DEFAULT_MODE,
     generator: torch.Generator | None = None,
     progress: bool = True,
-    store: Literal["auto", "device", "host"] = "auto",
+    store: Store = DEFAULT_STORE,
 ) -> StabilityResult:
     """G_f = < ||f(x + eta) - f(x)||^2 > / < ||f(x) - f(z)||^2 > for given noise norms.
 

@@ -20,8 +20,12 @@ __all__ = ["Perturbations", "check_probe_images", "matched_noise", "perturb", "r
 _MAX_PIXEL = 1.5  # above this the images are taken for [0, 255] pixels
 
 
-def check_probe_images(images: object) -> torch.Tensor:
-    """Validate probe images: a floating tensor [N, C, n, n] with N >= 2, finite, in [0, 1].
+def check_probe_images(images: object, name: str = "images") -> torch.Tensor:
+    """Check probe images: a floating tensor [N, C, n, n] with N >= 2, finite, in [0, 1].
+
+    Args:
+        images: the value to check.
+        name: the option's name in messages (``probe_images`` for ``StabilityCallback``).
 
     Returns:
         The images.
@@ -33,21 +37,22 @@ def check_probe_images(images: object) -> torch.Tensor:
             normalised: the perturbations are defined in [0, 1] pixel space).
     """
     if not isinstance(images, torch.Tensor):
-        raise TypeError(f"images must be a torch.Tensor [N, C, n, n], got {type(images).__name__}")
+        raise TypeError(f"{name} must be a tensor [N, C, n, n] (4-D), got {type(images).__name__}")
     if images.dim() != 4:
-        raise ValueError(f"images must be 4-D [N, C, n, n], got shape {tuple(images.shape)}")
-    if images.shape[-1] != images.shape[-2]:
-        raise ValueError(f"images must be square [N, C, n, n], got height {images.shape[-2]} and width {images.shape[-1]}")
-    if images.shape[0] < 2:
-        raise ValueError(f"need at least 2 images (the denominator averages over pairs), got {images.shape[0]}")
+        raise ValueError(f"{name} must be a tensor [N, C, n, n] (4-D), got shape {tuple(images.shape)}")
+    count, height, width = images.shape[0], images.shape[-2], images.shape[-1]
+    if height != width:
+        raise ValueError(f"{name} must be square [N, C, n, n], got height {height} and width {width}")
+    if count < 2:
+        raise ValueError(f"{name} must hold at least 2 images (the denominator averages over pairs), got {count}")
     if not images.is_floating_point():
-        raise TypeError(f"images must be floating point in [0, 1], got dtype {images.dtype}")
+        raise TypeError(f"{name} must be floating point in [0, 1], got dtype {images.dtype}")
     if not bool(torch.isfinite(images).all()):
-        raise ValueError("probe images contain NaN/inf")
+        raise ValueError(f"{name} must be finite, but the probe images contain NaN/inf")
     largest = float(images.max())
     if largest > _MAX_PIXEL:
         raise ValueError(
-            f"probe images must be in [0, 1] pixel space, got a maximum of {largest:g} "
+            f"{name} must be in [0, 1] pixel space, got a maximum of {largest:g} "
             f"(images in [0, 255]? divide by 255; normalised images? pass the raw ones and normalize=...)"
         )
     return images

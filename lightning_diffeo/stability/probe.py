@@ -1,9 +1,11 @@
 """The measurement skeleton shared by ``measure_stability`` and ``measure_noise_stability``.
 
-A :class:`ProbeSession` validates the common settings before any work, puts the model in
+A :class:`ProbeSession` checks the settings both measurements share (with the functions of
+:mod:`~lightning_diffeo.stability.settings`) before any work, puts the model in
 the requested mode, captures the probed layers with forward hooks, computes the clean
 activations and their pair denominators, and then turns batches of perturbed images into
-numerators for every requested average from the same forward passes.
+numerators for every requested average from the same forward passes (the passes themselves:
+:mod:`~lightning_diffeo.stability.prober`).
 
 Working dtype: the forward passes run in the images' dtype (after ``normalize``); captured
 activations, squared differences and medians are float32; sums are float64.
@@ -15,19 +17,28 @@ reductions stay on the device when the estimate of the buffers fits in its free 
 
 from __future__ import annotations
 
-import math
 import warnings
-from collections.abc import Callable, Sequence
-from typing import Any, Literal
+from collections.abc import Sequence
+from typing import Any
 
 import torch
 from torch import nn
 
 from lightning_diffeo.stability.capture import ActivationCapture, relative_depths, resolve_layers
-from lightning_diffeo.stability.estimators import NumeratorAccumulator, check_averages, pair_denominators
-from lightning_diffeo.stability.modes import check_mode, model_mode
-from lightning_diffeo.stability.perturb import check_probe_images
-from lightning_diffeo.validation import check_choice, check_positive_int
+from lightning_diffeo.stability.denominators import pair_denominators
+from lightning_diffeo.stability.modes import model_mode
+from lightning_diffeo.stability.prober import Normalize, Prober, batch_slices, check_model_inputs
+from lightning_diffeo.stability.settings import (
+    DEFAULT_BATCH_SIZE,
+    DEFAULT_STORE,
+    STORES,
+    Store,
+    check_averages,
+    check_batch_size,
+    check_mode,
+    check_normalize,
+    check_store,
+)
 
 __all__ = [
     "DEFAULT_BATCH_SIZE",
@@ -41,9 +52,6 @@ __all__ = [
     "progress_bar",
 ]
 
-Normalize = Callable[[torch.Tensor], torch.Tensor]
-DEFAULT_BATCH_SIZE = 128
-STORES = ("auto", "device", "host")
 _DEVICE_MEMORY_FRACTION = 0.8  # of the free device memory the buffers may take
 
 
@@ -52,23 +60,6 @@ def progress_bar(total: int, enabled: bool, desc: str):
     from tqdm.auto import tqdm
 
     return tqdm(total=total, disable=not enabled, desc=desc, leave=False)
-
-
-def batch_slices(total: int, batch_size: int) -> list[slice]:
-    """ceil(total / batch_size) contiguous slices of near-equal size covering ``range(total)``.
-
-    Balanced sizes avoid a trailing batch of one image, which batch statistics
-    (initialisation mode) cannot normalise.
-    """
-    check_positive_int("batch_size", batch_size)
-    count = max(1, math.ceil(total / batch_size))
-    base, extra = divmod(total, count)
-    slices, start = [], 0
-    for i in range(count):
-        stop = start + base + (1 if i < extra else 0)
-        slices.append(slice(start, stop))
-        start = stop
-    return slices
 
 
 def check_model_device(model: nn.Module, images: torch.Tensor) -> None:
@@ -83,26 +74,6 @@ def check_model_device(model: nn.Module, images: torch.Tensor) -> None:
         )
 
 
-def check_model_inputs(model: nn.Module, batch: torch.Tensor) -> None:
-    """Raise if the model's floating parameters differ in device or dtype from its input batch.
-
-    ``batch`` is what the model receives (the probe images after ``normalize``).
-    """
-    parameter = next((p for p in model.parameters() if p.is_floating_point()), None)
-    if parameter is None:
-        return
-    if parameter.device != batch.device:
-        raise ValueError(
-            f"the model's parameters are on {parameter.device} but its inputs are on {batch.device}: "
-            f"move the images (or the model) to one device"
-        )
-    if parameter.dtype != batch.dtype:
-        raise ValueError(
-            f"the model's parameters are {parameter.dtype} but its inputs are {batch.dtype}: convert one of them "
-            f"(e.g. model.to({batch.dtype}) or images.to({parameter.dtype})), or cast in normalize"
-        )
-
-
 def new_generator(generator: torch.Generator | None) -> tuple[torch.Generator, int]:
     """The caller's generator, or a fresh non-deterministically seeded CPU one (never the global RNG)."""
     if generator is None:
@@ -111,85 +82,6 @@ def new_generator(generator: torch.Generator | None) -> tuple[torch.Generator, i
     elif not isinstance(generator, torch.Generator):
         raise TypeError(f"generator must be a torch.Generator or None, got {type(generator).__name__}")
     return generator, generator.initial_seed()
-
-
-class Prober:
-    """Forward images in chunks through an :class:`ActivationCapture`.
-
-    Args:
-        capture: an entered activation capture.
-        batch_size: images per forward pass.
-        normalize: applied to every batch before the forward pass (None: identity).
-        store: device of the stored activations and buffers (default: where computed).
-    """
-
-    def __init__(
-        self,
-        capture: ActivationCapture,
-        batch_size: int,
-        normalize: Normalize | None,
-        store: torch.device | str | None = None,
-    ) -> None:
-        if normalize is not None and not callable(normalize):
-            raise TypeError(f"normalize must be callable or None, got {type(normalize).__name__}")
-        self.capture = capture
-        self.batch_size = check_positive_int("batch_size", batch_size)
-        self.normalize = normalize
-        self.store = None if store is None else torch.device(store)
-        self._checked = False
-
-    def _forward(self, batch: torch.Tensor, check_finite: bool) -> dict[str, torch.Tensor]:
-        if self.normalize is not None:
-            batch = self.normalize(batch)
-        if not self._checked:
-            check_model_inputs(self.capture.model, batch)
-            self._checked = True
-        return self.capture(batch, check_finite=check_finite)
-
-    def features(self, images: torch.Tensor) -> dict[str, torch.Tensor]:
-        """Activations of every probed layer, ``{name: [M, D] float32}`` (checked finite)."""
-        parts: dict[str, list[torch.Tensor]] = {}
-        for part in batch_slices(images.shape[0], self.batch_size):
-            for name, value in self._forward(images[part], check_finite=True).items():
-                parts.setdefault(name, []).append(value.to(self.store or value.device))
-        return {name: torch.cat(values) if len(values) > 1 else values[0] for name, values in parts.items()}
-
-    def numerators(
-        self,
-        images: torch.Tensor,
-        clean: dict[str, torch.Tensor],
-        average: str | Sequence[str],
-        layers: Sequence[str],
-    ) -> dict[str, dict[str, float]]:
-        """Numerators ``< ||f(x') - f(x)||^2 >`` per layer and average for perturbed images x' [k * N, ...].
-
-        Row r of ``images`` is compared with row r % N of ``clean``. Returns
-        ``{layer: {average: numerator}}``; every average comes from the same forward passes.
-        """
-        averages = check_averages(average)
-        count = next(iter(clean.values())).shape[0]
-        accumulators: dict[str, NumeratorAccumulator] = {}
-        for part in batch_slices(images.shape[0], self.batch_size):
-            activations = self._forward(images[part], check_finite=False)
-            first = part.start % count
-            if first + (part.stop - part.start) <= count:
-                rows: slice | torch.Tensor = slice(first, first + part.stop - part.start)
-            else:
-                rows = torch.arange(part.start, part.stop, device=clean[layers[0]].device) % count
-            for name in layers:
-                value = activations[name]
-                if name not in accumulators:
-                    device = clean[name].device
-                    accumulators[name] = NumeratorAccumulator(averages, images.shape[0], value.shape[1], device)
-                accumulators[name].add(value, clean[name][rows])
-            del activations
-        out = {}
-        for name in layers:
-            try:
-                out[name] = accumulators[name].values()
-            except ValueError as error:
-                raise ValueError(f"layer {name!r} produced non-finite values (NaN or inf): {error}") from None
-        return out
 
 
 def _buffer_bytes(clean: dict[str, torch.Tensor], rows: int, averages: Sequence[str]) -> int:
@@ -205,11 +97,12 @@ class ProbeSession:
     Use as a context manager; inside, :meth:`numerators` turns perturbed images into
     ``{layer: {average: numerator}}`` and :attr:`denominators` holds
     ``{layer: {average: denominator}}``. Every setting is checked on construction, before
-    any forward pass.
+    any forward pass; the images are checked by the caller
+    (:func:`~lightning_diffeo.stability.perturb.check_probe_images`).
 
     Args:
         model: any module.
-        images: probe images [N, C, n, n] in [0, 1] pixel space, N >= 2.
+        images: checked probe images [N, C, n, n] in [0, 1] pixel space, N >= 2.
         layers: as in :func:`~lightning_diffeo.stability.capture.resolve_layers`.
         average: ``"median"``, ``"mean"`` or a sequence of them.
         mode: ``"eval"`` or ``"init"``.
@@ -235,26 +128,23 @@ class ProbeSession:
         mode: str,
         batch_size: int | None,
         normalize: Normalize | None,
-        store: Literal["auto", "device", "host"] = "auto",
+        store: Store = DEFAULT_STORE,
         progress: bool = True,
         steps: int = 0,
         desc: str = "stability",
         reference: torch.Tensor | None = None,
         rows_per_image: int = 1,
     ) -> None:
-        self.images = check_probe_images(images)
+        self.images = images
         check_model_device(model, images)
         self.model = model
         self.averages = check_averages(average)
         self.mode = check_mode(mode)
         self.count = images.shape[0]
-        if batch_size is None:
-            batch_size = self.count if mode == "init" else DEFAULT_BATCH_SIZE
-        self.batch_size = check_positive_int("batch_size", batch_size)
-        if normalize is not None and not callable(normalize):
-            raise TypeError(f"normalize must be callable or None, got {type(normalize).__name__}")
-        self.normalize = normalize
-        self.store = check_choice("store", store, STORES)
+        batch_size = check_batch_size(batch_size)
+        self.batch_size = batch_size or (self.count if self.mode == "init" else DEFAULT_BATCH_SIZE)
+        self.normalize = check_normalize(normalize)
+        self.store = check_store(store)
         self.names = resolve_layers(model, layers)
         self.depths = dict(zip(self.names, relative_depths(self.names)))
         self.progress, self.steps, self.desc = progress, steps, desc

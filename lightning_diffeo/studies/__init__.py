@@ -7,10 +7,11 @@ Importing this package does not import torch or lightning; they load when a run 
 from __future__ import annotations
 
 from .claims import Claim, ClaimHeld
-from .collect import COLUMNS, collect, write_table
+from .collect import COLUMNS, check_table_path, collect, run_folders, write_table
 from .execute import execute_run, read_run
 from .plan import RunPlan, plan_runs, resolve_config
-from .spec import ExecutorSpec, SlurmSpec, SpecError, SweepSpec, load_spec, parse_spec
+from .spec import load_spec, parse_spec
+from .spec_types import ExecutorSpec, SlurmSpec, SpecError, SweepSpec
 from .state import RunState, run_state
 from .sweep import run_sweep, status_lines, study_states
 
@@ -24,6 +25,7 @@ __all__ = [
     "SlurmSpec",
     "SpecError",
     "SweepSpec",
+    "check_table_path",
     "collect",
     "execute_run",
     "load_spec",
@@ -31,6 +33,7 @@ __all__ = [
     "plan_runs",
     "read_run",
     "resolve_config",
+    "run_folders",
     "run_state",
     "run_sweep",
     "status_lines",

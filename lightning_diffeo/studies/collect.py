@@ -25,11 +25,13 @@ from typing import Any
 import yaml
 
 from lightning_diffeo._atomic import atomic_write
+from lightning_diffeo.runs.layout import CONFIG_FILE
 
+from .config_keys import option_value
 from .execute import read_run
 from .state import scan_study
 
-__all__ = ["COLUMNS", "collect", "write_table"]
+__all__ = ["COLUMNS", "check_table_path", "collect", "run_folders", "write_table"]
 
 RUN_COLUMNS = ("run_id", "arch", "dataset", "train_size", "seed")
 MODEL_COLUMNS = ("depth", "n_params", "batch_norm", "skip_connections")
@@ -38,21 +40,13 @@ RECORD_COLUMNS = (
     "stage", "layer", "relative_depth", "cutoff", "temperature", "delta", "average", "interpolation",
     "D_f", "G_f", "R_f", "fraction_diffeomorphic", "kind", "noise_norm",
 )
-COLUMNS = RUN_COLUMNS + MODEL_COLUMNS + RESULT_COLUMNS + RECORD_COLUMNS
+PROVENANCE_COLUMNS = (
+    "package_version", "git_commit", "torch_version", "lightning_version", "timm_version", "torchvision_version",
+    "cpu", "gpu", "precision", "probe_hash",
+)
+COLUMNS = RUN_COLUMNS + MODEL_COLUMNS + RESULT_COLUMNS + RECORD_COLUMNS + PROVENANCE_COLUMNS
 _NAN_IF_MISSING = ("relative_depth", "cutoff", "temperature", "delta", "D_f", "G_f", "R_f",
                    "fraction_diffeomorphic", "noise_norm")
-
-
-def _lookup(config: dict[str, Any], key: str) -> Any:
-    node: Any = config
-    for part in key.split("."):
-        if isinstance(node, dict) and part in node:
-            node = node[part]
-        elif isinstance(node, dict) and isinstance(node.get("init_args"), dict) and part in node["init_args"]:
-            node = node["init_args"][part]
-        else:
-            return None
-    return node
 
 
 def _dataset_name(class_path: Any) -> str | None:
@@ -84,50 +78,81 @@ def _grid_columns(keys: list[str]) -> dict[str, str]:
     return names
 
 
-def _run_rows(run_dir: Path, record: dict[str, Any], grid: dict[str, str]) -> list[dict[str, Any]]:
+def _grid_value(value: Any) -> Any:
+    return json.dumps(value, sort_keys=True) if isinstance(value, (dict, list)) else value
+
+
+def _run_columns(run_dir: Path, record: dict[str, Any], grid: dict[str, str]) -> dict[str, Any]:
+    """The columns every row of one run shares: its settings, its model, its results."""
     from lightning_diffeo.models import list_models, model_info
 
-    config = yaml.safe_load((run_dir / "config.yaml").read_text(encoding="utf-8")) or {}
-    arch = _lookup(config, "model.arch")
+    config = yaml.safe_load((run_dir / CONFIG_FILE).read_text(encoding="utf-8")) or {}
+    arch = option_value(config, "model.arch")
     info = model_info(arch) if isinstance(arch, str) and arch in list_models() else {}
-    train_size = _lookup(config, "data.train_size")
-    base = {
+    train_size = option_value(config, "data.train_size")
+    return {
         "run_id": run_dir.name,
         "arch": arch,
-        "dataset": _dataset_name(_lookup(config, "data.class_path")),
+        "dataset": _dataset_name(option_value(config, "data.class_path")),
         "train_size": math.nan if train_size is None else int(train_size),
         "seed": record.get("seed"),
-        **{name: _lookup(config, key) for key, name in grid.items()},
+        **{name: _grid_value(option_value(config, key)) for key, name in grid.items()},
         "depth": info.get("depth"),
         "n_params": record.get("n_params"),
         "batch_norm": info.get("batch_norm"),
         "skip_connections": info.get("skip_connections"),
         **{key: record.get(key) for key in RESULT_COLUMNS},
+        **{key: (record.get("provenance") or {}).get(key) for key in PROVENANCE_COLUMNS},
     }
-    for key, name in grid.items():
-        value = base[name]
-        if isinstance(value, (dict, list)):
-            base[name] = json.dumps(value, sort_keys=True)
+
+
+def _measurement(shared: dict[str, Any], measured: dict[str, Any]) -> dict[str, Any]:
+    """One row: a run's shared columns and one stability record (noise-only: the diffeo columns NaN)."""
+    row = dict(shared)
+    noise = "noise_norm" in measured and measured.get("cutoff") is None
+    row.update(
+        stage=measured.get("stage"), layer=measured.get("layer"), average=measured.get("average"),
+        interpolation=measured.get("interpolation"), kind="noise" if noise else "diffeo",
+    )
+    for key in _NAN_IF_MISSING:
+        row[key] = _number(measured.get(key))
+    if noise:
+        for key in ("cutoff", "temperature", "delta", "D_f", "R_f"):
+            row[key] = math.nan
+    return row
+
+
+def _run_rows(run_dir: Path, record: dict[str, Any], grid: dict[str, str]) -> list[dict[str, Any]]:
     stability_file = record.get("stability")
     if not stability_file or not (run_dir / stability_file).is_file():
         return []
     from lightning_diffeo.stability import StabilityResult
 
-    rows = []
-    for measured in StabilityResult.from_json(run_dir / stability_file).records:
-        row = dict(base)
-        noise = "noise_norm" in measured and measured.get("cutoff") is None
-        row.update(
-            stage=measured.get("stage"), layer=measured.get("layer"), average=measured.get("average"),
-            interpolation=measured.get("interpolation"), kind="noise" if noise else "diffeo",
-        )
-        for key in _NAN_IF_MISSING:
-            row[key] = _number(measured.get(key))
-        if noise:
-            for key in ("cutoff", "temperature", "delta", "D_f", "R_f"):
-                row[key] = math.nan
-        rows.append(row)
-    return rows
+    shared = _run_columns(run_dir, record, grid)
+    return [_measurement(shared, measured) for measured in StabilityResult.from_json(run_dir / stability_file).records]
+
+
+def run_folders(target: str | os.PathLike) -> list[Path]:
+    """The run folders that :func:`collect` reads: those a spec file plans (that exist), or every
+    run folder of a study folder.
+
+    Raises:
+        FileNotFoundError: ``target`` is neither a spec file nor a folder holding run folders.
+        SpecError: ``target`` is a spec file that is not a valid spec.
+    """
+    path = Path(target)
+    if path.is_file():
+        from .plan import plan_runs
+        from .spec import load_spec
+
+        run_dirs = [plan.run_dir for plan in plan_runs(load_spec(path)) if plan.run_dir.is_dir()]
+    elif path.is_dir():
+        run_dirs = scan_study(path)
+    else:
+        raise FileNotFoundError(f"no sweep spec or study folder at {path}")
+    if not run_dirs:
+        raise FileNotFoundError(f"no run folders (with overrides.json) for {path}: nothing to collect")
+    return run_dirs
 
 
 def collect(target: str | os.PathLike):  # -> pandas.DataFrame
@@ -141,19 +166,11 @@ def collect(target: str | os.PathLike):  # -> pandas.DataFrame
 
     Raises:
         FileNotFoundError: ``target`` is neither a spec file nor a folder holding run folders.
+        SpecError: ``target`` is a spec file that is not a valid spec.
     """
     import pandas as pd
 
-    path = Path(target)
-    if path.is_file():
-        from .plan import plan_runs
-        from .spec import load_spec
-
-        run_dirs = [plan.run_dir for plan in plan_runs(load_spec(path)) if plan.run_dir.is_dir()]
-    else:
-        run_dirs = scan_study(path)
-    if not run_dirs:
-        raise FileNotFoundError(f"no run folders (with overrides.json) for {path}")
+    run_dirs = run_folders(target)
     finished = [(d, r) for d in run_dirs if (r := read_run(d)) is not None and r.get("status") == "done"]
     left_out = len(run_dirs) - len(finished)
     if left_out:
@@ -169,21 +186,35 @@ def collect(target: str | os.PathLike):  # -> pandas.DataFrame
     return table
 
 
-def write_table(table, path: str | os.PathLike) -> Path:
-    """Write the table as CSV (``.csv``) or Parquet (``.parquet``, needs pyarrow), atomically.
+def check_table_path(path: str | os.PathLike) -> Path:
+    """``path`` if :func:`write_table` can write there: ``.csv`` or ``.parquet`` (with pyarrow), in an existing folder.
 
     Raises:
-        ValueError: another extension.
+        ValueError: another extension, or a folder that does not exist.
         ImportError: Parquet without pyarrow.
     """
     path = Path(path)
     suffix = path.suffix.lower()
-    if suffix == ".csv":
-        return atomic_write(path, lambda tmp: table.to_csv(tmp, index=False))
+    if suffix not in (".csv", ".parquet"):
+        raise ValueError(f"-o must end in .csv or .parquet, got {str(path)!r}")
+    if not path.parent.is_dir():
+        raise ValueError(f"-o {str(path)!r}: its folder {str(path.parent)!r} does not exist")
     if suffix == ".parquet":
         try:
             import pyarrow  # noqa: F401
         except ImportError:
             raise ImportError("writing .parquet needs pyarrow: pip install 'lightning-diffeo[parquet]', or write .csv") from None
-        return atomic_write(path, lambda tmp: table.to_parquet(tmp, index=False))
-    raise ValueError(f"-o must end in .csv or .parquet, got {str(path)!r}")
+    return path
+
+
+def write_table(table, path: str | os.PathLike) -> Path:
+    """Write the table as CSV (``.csv``) or Parquet (``.parquet``, needs pyarrow), atomically.
+
+    Raises:
+        ValueError: another extension, or a folder that does not exist (:func:`check_table_path`).
+        ImportError: Parquet without pyarrow.
+    """
+    path = check_table_path(path)
+    if path.suffix.lower() == ".csv":
+        return atomic_write(path, lambda tmp: table.to_csv(tmp, index=False))
+    return atomic_write(path, lambda tmp: table.to_parquet(tmp, index=False))

@@ -34,6 +34,9 @@ __all__ = ["RUN_FILE", "OVERRIDES_FILE", "execute_run", "read_run", "write_run"]
 RUN_FILE = "run.json"
 OVERRIDES_FILE = "overrides.json"
 LAUNCH_ENV = "LIGHTNING_DIFFEO_LAUNCHED_AT"
+# Exit statuses of ``main`` beyond 0 (done) and 1 (failed): the run was not this process's to run.
+CLAIMED_ELSEWHERE = 3
+SETTLED = 4
 
 
 def read_run(run_dir: Path) -> dict[str, Any] | None:
@@ -76,81 +79,121 @@ def _fit_and_test(run_dir: Path, record: dict[str, Any], timings: dict[str, floa
         test_error=1.0 - test_acc if test_acc is not None else None,
         test_loss=outcome.test_metrics.get("test/loss"),
         epochs=outcome.epochs,
+        provenance=outcome.provenance,
         stability=stability.filename if stability is not None and (run_dir / stability.filename).is_file() else None,
     )
 
 
-def execute_run(run_dir: str | os.PathLike) -> dict[str, Any]:
-    """Run one sweep run in this process, under its claim, and return its ``run.json`` record.
+def _settled(previous: dict[str, Any], retry_failed: bool) -> bool:
+    """Nothing to do: the run is done, or failed and not to be retried."""
+    status = previous.get("status")
+    return status == "done" or (status == "failed" and not retry_failed)
 
-    A run whose ``run.json`` says done is returned as is; a run with a ``last.ckpt`` resumes
-    from it. Errors of the run are recorded (``status: failed``) and re-raised.
 
-    Raises:
-        ClaimHeld: another live process is running it.
+def _first_record(run_dir: Path, previous: dict[str, Any]) -> dict[str, Any]:
+    """``run.json`` of a starting attempt: ``running``, its grid choice, where and when."""
+    plan = json.loads((run_dir / OVERRIDES_FILE).read_text(encoding="utf-8"))
+    return {
+        "run_id": run_dir.name,
+        "status": "running",
+        "overrides": plan.get("overrides", {}),
+        "seed": plan.get("seed"),
+        "attempts": int(previous.get("attempts", 0)) + 1,
+        "host": socket.gethostname(),
+        "slurm_job_id": os.environ.get("SLURM_JOB_ID"),
+        "started_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+    }
+
+
+def _error_text(error: BaseException) -> str:
+    text = str(error).strip()
+    return f"{type(error).__name__}: {text.splitlines()[0]}" if text else type(error).__name__
+
+
+def _attempt(run_dir: Path, previous: dict[str, Any], entered: float) -> dict[str, Any]:
+    """One attempt at a claimed run: fit and test, with ``run.json`` written before and after."""
+    timings: dict[str, float] = {}
+    launched = os.environ.get(LAUNCH_ENV)
+    if launched:
+        timings["startup_s"] = max(0.0, entered - float(launched))
+    record = _first_record(run_dir, previous)
+    prior_wall = float(previous.get("wall_time_s") or 0.0)
+    write_run(run_dir, record)
+    start = time.perf_counter()
+    try:
+        _fit_and_test(run_dir, record, timings)
+    except BaseException as error:
+        # A cancel or preemption (SIGTERM, which Lightning turns into SIGTERMException) or submitit's
+        # exit after requeueing a job at its time limit (SystemExit) is no failure.
+        interrupted = isinstance(error, (KeyboardInterrupt, SystemExit)) or type(error).__name__ == "SIGTERMException"
+        record.update(status="interrupted" if interrupted else "failed", error=_error_text(error))
+        record.update(wall_time_s=prior_wall + time.perf_counter() - start, timings=timings)
+        write_run(run_dir, record)
+        raise
+    record["status"] = "done"
+    record["wall_time_s"] = prior_wall + time.perf_counter() - start
+    record["finished_at"] = time.strftime("%Y-%m-%dT%H:%M:%S%z")
+    write_started = time.perf_counter()
+    write_run(run_dir, record)
+    timings["write_s"] = time.perf_counter() - write_started
+    record["timings"] = timings
+    write_run(run_dir, record)
+    return record
+
+
+def _claim_and_run(run_dir: str | os.PathLike, retry_failed: bool = True) -> tuple[dict[str, Any], bool]:
+    """:func:`execute_run`, also saying whether this call ran the run (False: it was settled already).
+
+    A run is settled when its ``run.json`` says done, or failed and ``retry_failed`` is False:
+    another process finished it since the caller looked, and this one must not claim it.
     """
     run_dir = Path(run_dir).resolve()
     entered = time.time()
     with Claim(run_dir):
         previous = read_run(run_dir) or {}
-        if previous.get("status") == "done":
-            return previous
-        plan = json.loads((run_dir / OVERRIDES_FILE).read_text(encoding="utf-8"))
-        timings: dict[str, float] = {}
-        launched = os.environ.get(LAUNCH_ENV)
-        if launched:
-            timings["startup_s"] = max(0.0, entered - float(launched))
-        record: dict[str, Any] = {
-            "run_id": run_dir.name,
-            "status": "running",
-            "overrides": plan.get("overrides", {}),
-            "seed": plan.get("seed"),
-            "attempts": int(previous.get("attempts", 0)) + 1,
-            "host": socket.gethostname(),
-            "slurm_job_id": os.environ.get("SLURM_JOB_ID"),
-            "started_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-        }
-        prior_wall = float(previous.get("wall_time_s") or 0.0)
-        write_run(run_dir, record)
-        start = time.perf_counter()
-        try:
-            _fit_and_test(run_dir, record, timings)
-        except BaseException as error:
-            # A cancel or preemption (SIGTERM, which Lightning turns into SIGTERMException) or submitit's
-            # exit after requeueing a job at its time limit (SystemExit) is no failure.
-            interrupted = isinstance(error, (KeyboardInterrupt, SystemExit)) or type(error).__name__ == "SIGTERMException"
-            record.update(status="interrupted" if interrupted else "failed", error=f"{type(error).__name__}: {str(error).strip().splitlines()[0] if str(error).strip() else ''}".rstrip(": "))
-            record["wall_time_s"] = prior_wall + time.perf_counter() - start
-            record["timings"] = timings
-            write_run(run_dir, record)
-            raise
-        record["status"] = "done"
-        record["wall_time_s"] = prior_wall + time.perf_counter() - start
-        record["finished_at"] = time.strftime("%Y-%m-%dT%H:%M:%S%z")
-        write_started = time.perf_counter()
-        write_run(run_dir, record)
-        timings["write_s"] = time.perf_counter() - write_started
-        record["timings"] = timings
-        write_run(run_dir, record)
-        return record
+        if _settled(previous, retry_failed):
+            return previous, False
+        return _attempt(run_dir, previous, entered), True
+
+
+def execute_run(run_dir: str | os.PathLike, retry_failed: bool = True) -> dict[str, Any]:
+    """Run one sweep run in this process, under its claim, and return its ``run.json`` record.
+
+    A run whose ``run.json`` says done (or failed, with ``retry_failed=False``) is returned as
+    is; a run with a ``last.ckpt`` resumes from it. Errors of the run are recorded
+    (``status: failed``) and re-raised.
+
+    Raises:
+        ClaimHeld: another live process is running it.
+    """
+    return _claim_and_run(run_dir, retry_failed)[0]
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``python -m lightning_diffeo.studies.execute RUN_DIR``: exit 0 done, 1 failed, 3 claimed elsewhere."""
+    """``python -m lightning_diffeo.studies.execute RUN_DIR [--skip-failed]``.
+
+    Exit status: 0 done, 1 failed, 3 claimed by another live process, 4 settled before this
+    process claimed it (done, or failed with ``--skip-failed``): another process ran it.
+    """
     from .claims import ClaimHeld
 
-    args = sys.argv[1:] if argv is None else argv
+    args = sys.argv[1:] if argv is None else list(argv)
+    skip_failed = "--skip-failed" in args
+    args = [arg for arg in args if arg != "--skip-failed"]
     if len(args) != 1:
-        print("usage: python -m lightning_diffeo.studies.execute RUN_DIR", file=sys.stderr)
+        print("usage: python -m lightning_diffeo.studies.execute RUN_DIR [--skip-failed]", file=sys.stderr)
         return 2
     try:
-        execute_run(args[0])
+        _, ran = _claim_and_run(args[0], retry_failed=not skip_failed)
     except ClaimHeld as error:
         print(f"skipped: {error}", file=sys.stderr)
-        return 3
+        return CLAIMED_ELSEWHERE
     except BaseException:
         traceback.print_exc()
         return 1
+    if not ran:
+        print(f"skipped: {Path(args[0]).name} was settled by another process", file=sys.stderr)
+        return SETTLED
     return 0
 
 

@@ -16,14 +16,13 @@ import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
-from .execute import LAUNCH_ENV, read_run
+from .execute import CLAIMED_ELSEWHERE, LAUNCH_ENV, SETTLED, read_run
 
 __all__ = ["LOG_FILE", "run_local"]
 
 LOG_FILE = "log.txt"
-_CLAIMED_ELSEWHERE = 3
 
 
 # Imported once by the fork server, then shared by every run it forks: a run's own process starts
@@ -41,7 +40,7 @@ def _context(start_method: Literal["forkserver", "spawn"] | None = None) -> mult
     return multiprocessing.get_context("spawn")
 
 
-def _child(run_dir: str, launched: float) -> None:
+def _child(run_dir: str, launched: float, retry_failed: bool = True) -> None:
     """In the run's own process: output to ``log.txt``, then :func:`execute.main`."""
     log = os.open(Path(run_dir) / LOG_FILE, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o666)
     os.dup2(log, 1)
@@ -50,25 +49,37 @@ def _child(run_dir: str, launched: float) -> None:
     os.environ[LAUNCH_ENV] = repr(launched)
     from .execute import main
 
-    code = main([run_dir])
+    code = main([run_dir] if retry_failed else [run_dir, "--skip-failed"])
     sys.stdout.flush()
     sys.stderr.flush()
     sys.exit(code)
 
 
-def _run_one(context: multiprocessing.context.BaseContext, run_dir: Path) -> tuple[Path, int, float]:
+def _run_one(context: multiprocessing.context.BaseContext, run_dir: Path, retry_failed: bool) -> tuple[Path, int, float]:
     """Run ``run_dir`` in a new process of its own; its output goes to ``run_dir/log.txt``."""
     start = time.time()
-    process = context.Process(target=_child, args=(str(run_dir), start), name=f"run-{run_dir.name}")
+    process = context.Process(target=_child, args=(str(run_dir), start, retry_failed), name=f"run-{run_dir.name}")
     process.start()
     process.join()
     return run_dir, int(process.exitcode if process.exitcode is not None else 1), time.time() - start
 
 
+def _skipped(run_dir: Path, code: int, record: dict[str, Any]) -> str | None:
+    """Why another process, not this one, accounts for the run (None: this one ran it)."""
+    if code == CLAIMED_ELSEWHERE:
+        return f"skipped {run_dir.name}: another process is running it"
+    if code != SETTLED:
+        return None
+    if record.get("status") == "failed":
+        return f"skipped {run_dir.name}: failed in another process (rerun it with --retry-failed)"
+    return f"skipped {run_dir.name}: already done by another process"
+
+
 def _describe(run_dir: Path, code: int, seconds: float) -> str:
     record = read_run(run_dir) or {}
-    if code == _CLAIMED_ELSEWHERE:
-        return f"skipped {run_dir.name}: another process is running it"
+    skipped = _skipped(run_dir, code, record)
+    if skipped:
+        return skipped
     if code == 0 and record.get("status") == "done":
         error = record.get("test_error")
         detail = f"test error {error:.4f}, " if isinstance(error, float) else ""
@@ -79,28 +90,38 @@ def _describe(run_dir: Path, code: int, seconds: float) -> str:
     return f"failed  {run_dir.name}: {reason}"
 
 
+def _summary(counts: dict[str, int]) -> str:
+    line = f"finished: {counts['done']} done, {counts['failed']} failed, {counts['interrupted']} interrupted"
+    if counts["skipped"]:
+        line += f", {counts['skipped']} skipped (run by another process)"
+    return line
+
+
 def run_local(
     run_dirs: list[Path], workers: int, echo: Callable[[str], None] = print,
-    start_method: Literal["forkserver", "spawn"] | None = None,
+    start_method: Literal["forkserver", "spawn"] | None = None, retry_failed: bool = True,
 ) -> dict[str, int]:
     """Run every folder of ``run_dirs``, ``workers`` at a time, each in its own process.
 
     A failing run is recorded as failed (in its ``run.json``) and does not stop the others.
+    A run that another process is running, or finished after the caller chose it (done, or
+    failed when ``retry_failed`` is False), is skipped, and its line says so.
     ``start_method="spawn"`` starts a fresh interpreter per run instead of forking from the
     fork server (the default where there is one).
 
     Returns:
-        How many runs ended ``done``, ``failed``, ``interrupted`` (worker killed) and ``skipped``
-        (claimed by another process).
+        How many runs this call ended ``done``, ``failed``, ``interrupted`` (worker killed), and
+        ``skipped`` (run, or being run, by another process).
     """
     counts = {"done": 0, "failed": 0, "skipped": 0, "interrupted": 0}
     total = len(run_dirs)
     context = _context(start_method)
     with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
-        futures = [pool.submit(_run_one, context, Path(run_dir)) for run_dir in run_dirs]
+        futures = [pool.submit(_run_one, context, Path(run_dir), retry_failed) for run_dir in run_dirs]
         for finished, future in enumerate(as_completed(futures), start=1):
             run_dir, code, seconds = future.result()
             line = _describe(run_dir, code, seconds)
             counts[line.split()[0]] += 1
             echo(f"[{finished}/{total}] {line}")
+    echo(_summary(counts))
     return counts

@@ -8,9 +8,11 @@ config, a default or an override, and the ids change, so stale results are never
 from __future__ import annotations
 
 import copy
+import difflib
 import hashlib
 import json
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -20,7 +22,8 @@ import yaml
 from lightning_diffeo._atomic import atomic_write_text
 from lightning_diffeo.runs.layout import CONFIG_FILE
 
-from .spec import SpecError, SweepSpec
+from .config_keys import find_option, option_names
+from .spec_types import SpecError, SweepSpec
 
 __all__ = ["RunPlan", "plan_runs", "resolve_config"]
 
@@ -86,24 +89,32 @@ def _parse(parser, args: list[str]):
     return parser.parse_args(expand_data_names(args))
 
 
-def _check_key_exists(parser, key: str, resolved: dict[str, Any]) -> None:
-    node: Any = resolved
-    for part in key.split("."):
-        if isinstance(node, dict) and part in node:
-            node = node[part]
-        elif isinstance(node, dict) and isinstance(node.get("init_args"), dict) and part in node["init_args"]:
-            node = node["init_args"][part]
-        elif isinstance(node, dict) and node.get("class_path") and part == "init_args":
-            node = node.get("init_args", {})
-        else:
-            raise SpecError(f"grid key {key!r} is not an option of `lightning-diffeo fit` (no {part!r} there)")
+def _label(key: str, sections: Mapping[str, str] | None) -> str:
+    """``set key 'trainer.max_epochs'``, ``grid key 'model.arch'``: the key and the spec section it came from."""
+    section = (sections or {}).get(key)
+    return f"{section} key {key!r}" if section else f"key {key!r}"
 
 
-def resolve_config(base: dict[str, Any], overrides: dict[str, Any], seed: int | None) -> dict[str, Any]:
+def _suggestion(key: str, known: list[str]) -> str:
+    close = difflib.get_close_matches(key, known, n=1, cutoff=0.75)
+    return f"; did you mean {close[0]!r}?" if close else ""
+
+
+def resolve_config(
+    base: dict[str, Any], overrides: dict[str, Any], seed: int | None, sections: Mapping[str, str] | None = None,
+) -> dict[str, Any]:
     """The whole fit config of ``base`` with ``overrides`` and ``seed`` applied, defaults filled in.
 
+    Args:
+        base: a fit config mapping.
+        overrides: dotted key -> value.
+        seed: sets ``seed_everything`` and ``data.seed``; None leaves them.
+        sections: dotted key -> the spec section it came from (``set``, ``grid``, ``zip[0]``),
+            named in errors.
+
     Raises:
-        SpecError: an override names no fit option or has a value the option refuses.
+        SpecError: an override names no fit option or has a value the option refuses; one
+            line naming the key and its section.
     """
     from lightning_diffeo.runs import fit_parser
 
@@ -117,26 +128,42 @@ def resolve_config(base: dict[str, Any], overrides: dict[str, Any], seed: int | 
     try:
         namespace = _parse(parser, args)
     except (Exception, SystemExit) as error:  # jsonargparse raises ArgumentError; some paths exit
-        raise SpecError(_culprit(parser, base_args, overrides, error)) from None
+        raise SpecError(_culprit(parser, base_args, overrides, sections, error)) from None
     resolved = yaml.safe_load(parser.dump(namespace, skip_validation=True))
-    for key, value in overrides.items():
-        if value is not None:  # None values are left out of the dump
-            _check_key_exists(parser, key, resolved)
+    _check_landed(resolved, overrides, sections)
     return resolved
 
 
-def _culprit(parser, base_args: list[str], overrides: dict[str, Any], error: BaseException) -> str:
+def _check_landed(resolved: dict[str, Any], overrides: dict[str, Any], sections: Mapping[str, str] | None) -> None:
+    """Every override is an option of the resolved config (the parser may accept a key it then drops)."""
+    for key, value in overrides.items():
+        if value is None:  # None values are left out of the dump
+            continue
+        try:
+            find_option(resolved, key)
+        except KeyError as missing:
+            where = f"no {missing.args[0]!r} there{_suggestion(key, option_names(resolved))}"
+            raise SpecError(f"{_label(key, sections)}: not an option of `lightning-diffeo fit` ({where})") from None
+
+
+def _culprit(
+    parser, base_args: list[str], overrides: dict[str, Any], sections: Mapping[str, str] | None, error: BaseException,
+) -> str:
     """Name the override the parser refuses (parsing each alone), else the base config."""
     try:
-        _parse(parser, base_args)
+        base = _parse(parser, base_args)
     except (Exception, SystemExit) as base_error:
         return f"base config: {_reason(base_error)}"
     for key, value in overrides.items():
         try:
             _parse(parser, base_args + [_option(key, value)])
         except (Exception, SystemExit) as key_error:
-            return f"grid key {key!r}: {_reason(key_error)} (value {value!r})"
-    return f"grid keys {sorted(overrides)}: {_reason(error)}"
+            reason = _reason(key_error)
+            hint = ""
+            if reason.startswith(("not an option", "option ")):
+                hint = _suggestion(key, option_names(yaml.safe_load(parser.dump(base, skip_validation=True))))
+            return f"{_label(key, sections)}: {reason} (value {value!r}{hint})"
+    return f"overrides {sorted(overrides)} together: {_reason(error)}"
 
 
 def _with_seed(config: dict[str, Any], seed: int) -> dict[str, Any]:
@@ -191,23 +218,27 @@ def plan_runs(spec: SweepSpec, output: str | Path | None = None) -> list[RunPlan
         output: overrides ``spec.output``.
 
     Raises:
-        SpecError: a grid key is not a fit option, or a value is refused (one line naming it).
+        SpecError: a key of ``set``, ``grid``, ``zip`` or ``include`` is not a fit option, or a value
+            is refused (one line naming the key and its section).
     """
     root = Path(output or spec.output).resolve()
     plans: list[RunPlan] = []
-    resolved: dict[str, dict[str, Any]] = {}
-    for overrides, seed in spec.iter_overrides():
-        key = json.dumps(overrides, sort_keys=True, default=str)
-        if key not in resolved:  # seeds change two values only: parse each combination once
-            resolved[key] = resolve_config(spec.base, {**spec.fixed, **overrides}, None)
-        config = _with_seed(resolved[key], seed)
-        run_id = f"{run_slug(overrides, seed)}-{_hash(config)}"
-        run_dir = root / run_id
-        config.setdefault("trainer", {})
-        config["trainer"]["logger"] = {
-            "class_path": _LOGGER_CLASS,
-            "init_args": {"save_dir": str(run_dir), "name": "", "version": ""},
-        }
-        config["trainer"]["default_root_dir"] = str(run_dir)
-        plans.append(RunPlan(run_id=run_id, run_dir=run_dir, overrides=overrides, seed=seed, config=config))
+    for index, overrides in enumerate(spec.combinations):
+        # Seeds change two values only: each combination is parsed once.
+        resolved = resolve_config(spec.base, {**spec.fixed, **overrides}, None, spec.sections(index))
+        plans += [_plan(root, resolved, dict(overrides), seed) for seed in spec.seeds]
     return plans
+
+
+def _plan(root: Path, resolved: dict[str, Any], overrides: dict[str, Any], seed: int) -> RunPlan:
+    """One run of a resolved combination: its seed, id, folder, and the logger pointing there."""
+    config = _with_seed(resolved, seed)
+    run_id = f"{run_slug(overrides, seed)}-{_hash(config)}"
+    run_dir = root / run_id
+    config.setdefault("trainer", {})
+    config["trainer"]["logger"] = {
+        "class_path": _LOGGER_CLASS,
+        "init_args": {"save_dir": str(run_dir), "name": "", "version": ""},
+    }
+    config["trainer"]["default_root_dir"] = str(run_dir)
+    return RunPlan(run_id=run_id, run_dir=run_dir, overrides=overrides, seed=seed, config=config)

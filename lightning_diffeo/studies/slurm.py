@@ -19,7 +19,7 @@ import submitit
 
 from .claims import CLAIM_FILE, read_claim
 from .execute import execute_run, read_run
-from .spec import SlurmSpec
+from .spec_types import SlurmSpec
 
 __all__ = ["RunJob", "run_slurm", "slurm_executor"]
 

@@ -8,8 +8,9 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any, Literal
 
-from .plan import plan_runs
-from .spec import SpecError, SweepSpec, load_spec
+from .plan import RunPlan, plan_runs
+from .spec import load_spec
+from .spec_types import EXECUTORS, SpecError, SweepSpec
 from .state import RunState, prepare_runs, run_state, scan_study, summarize
 
 __all__ = ["run_sweep", "status_lines", "study_states"]
@@ -29,6 +30,38 @@ def _nothing_to_do(counts: dict[str, int], total: int) -> str:
     return f"nothing to do: all {total} runs are accounted for ({', '.join(parts)})"
 
 
+def _check_options(spec: SweepSpec, executor: str | None, workers: Any, dry_run: bool) -> str:
+    """The executor's name, once the options of this invocation are checked (one line naming the bad one)."""
+    name = executor or spec.executor.name
+    if name not in EXECUTORS:
+        raise SpecError(f"--executor must be local or slurm, got {name!r}")
+    if workers is not None and (isinstance(workers, bool) or not isinstance(workers, int) or workers < 1):
+        raise SpecError(f"--workers must be a positive integer, got {workers!r}")
+    if name == "slurm" and not dry_run and shutil.which("sbatch") is None:
+        raise SpecError("--executor slurm: sbatch is not on the PATH (no SLURM client on this machine)")
+    study = Path(spec.output)
+    if study.exists() and not study.is_dir():
+        raise SpecError(f"output {str(study)!r} is a file, not a study folder")
+    return name
+
+
+def _planned(spec: SweepSpec) -> list[RunPlan]:
+    plans = plan_runs(spec)
+    ids = [plan.run_id for plan in plans]
+    if len(set(ids)) != len(ids):
+        raise SpecError("two combinations resolve to the same config (an override equal to the base value twice?)")
+    return plans
+
+
+def _dry_run(plans: list[RunPlan], study: Path, name: str, echo: Callable[[str], None]) -> dict[str, Any]:
+    states = [run_state(plan.run_dir) for plan in plans]
+    echo(f"{len(plans)} runs in {study} ({name} executor):")
+    for plan, state in zip(plans, states):
+        choice = ", ".join(f"{k}={v}" for k, v in plan.overrides.items())
+        echo(f"  {state.state:8s} {plan.run_id}  [{choice}{', ' if choice else ''}seed={plan.seed}]")
+    return {"runs": len(plans), "selected": 0, "states": summarize(states), "result": None}
+
+
 def run_sweep(
     spec: SweepSpec | str | Path,
     executor: Literal["local", "slurm"] | None = None,
@@ -42,7 +75,8 @@ def run_sweep(
     """Run the runs of ``spec`` that are not done yet.
 
     Done runs are skipped, interrupted ones resume from their ``last.ckpt``, failed ones are
-    retried only with ``retry_failed``, and runs another invocation holds are left to it.
+    retried only with ``retry_failed``, and runs another invocation holds are left to it; a
+    run another invocation finishes after this one chose it is skipped and named as such.
 
     Args:
         spec: a :class:`SweepSpec` or the path of a spec YAML file.
@@ -58,33 +92,18 @@ def run_sweep(
         ``{"runs": total, "selected": n, "states": counts before running, "result": ...}``.
 
     Raises:
-        SpecError: the spec is invalid (one line naming the bad key), before any run starts.
+        SpecError: the spec or an option is invalid (one line naming it), before any run starts.
     """
     if not isinstance(spec, SweepSpec):
         spec = load_spec(spec)
     if output is not None:
         spec = replace(spec, output=Path(output))
-    name = executor or spec.executor.name
-    if name not in ("local", "slurm"):
-        raise SpecError(f"--executor must be local or slurm, got {name!r}")
-    if workers is not None and (isinstance(workers, bool) or not isinstance(workers, int) or workers < 1):
-        raise SpecError(f"--workers must be a positive integer, got {workers!r}")
-    if name == "slurm" and not dry_run and shutil.which("sbatch") is None:
-        raise SpecError("--executor slurm: sbatch is not on the PATH (no SLURM client on this machine)")
-    plans = plan_runs(spec)
-    ids = [plan.run_id for plan in plans]
-    if len(set(ids)) != len(ids):
-        raise SpecError("two combinations resolve to the same config (an override equal to the base value twice?)")
+    name = _check_options(spec, executor, workers, dry_run)
+    plans = _planned(spec)
     study = Path(spec.output).resolve()
     if dry_run:
-        states = [run_state(plan.run_dir) for plan in plans]
-        echo(f"{len(plans)} runs in {study} ({name} executor):")
-        for plan, state in zip(plans, states):
-            choice = ", ".join(f"{k}={v}" for k, v in plan.overrides.items())
-            echo(f"  {state.state:8s} {plan.run_id}  [{choice}{', ' if choice else ''}seed={plan.seed}]")
-        return {"runs": len(plans), "selected": 0, "states": summarize(states), "result": None}
-    run_dirs = prepare_runs(plans)
-    states = [run_state(run_dir) for run_dir in run_dirs]
+        return _dry_run(plans, study, name, echo)
+    states = [run_state(run_dir) for run_dir in prepare_runs(plans)]
     counts = summarize(states)
     selected = _select(states, retry_failed)
     if not selected:
@@ -99,7 +118,7 @@ def run_sweep(
     if name == "local":
         from .local import run_local
 
-        result: Any = run_local(dirs, workers or spec.executor.workers, echo=echo)
+        result: Any = run_local(dirs, workers or spec.executor.workers, echo=echo, retry_failed=retry_failed)
     else:
         from .slurm import run_slurm
 
@@ -112,15 +131,21 @@ def study_states(spec_or_folder: str | Path) -> tuple[Path, list[RunState]]:
 
     A spec file lists every planned run (pending ones included); a folder lists the runs
     that have a folder in it.
+
+    Raises:
+        SpecError: no spec file or folder there, a folder without runs, or an invalid spec.
     """
     path = Path(spec_or_folder)
     if path.is_file():
         spec = load_spec(path)
         plans = plan_runs(spec)
         return Path(spec.output).resolve(), [run_state(plan.run_dir) for plan in plans]
-    if path.is_dir():
-        return path.resolve(), [run_state(run_dir) for run_dir in scan_study(path)]
-    raise SpecError(f"no sweep spec or study folder at {path}")
+    if not path.is_dir():
+        raise SpecError(f"no sweep spec or study folder at {path}")
+    run_dirs = scan_study(path)
+    if not run_dirs:
+        raise SpecError(f"no run folders (with overrides.json) in {path}: give a study folder or its sweep spec")
+    return path.resolve(), [run_state(run_dir) for run_dir in run_dirs]
 
 
 def status_lines(spec_or_folder: str | Path, max_failures: int = 15) -> list[str]:

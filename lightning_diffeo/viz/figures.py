@@ -13,23 +13,14 @@ from pathlib import Path
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
-from lightning_diffeo.plotstyle import save_figure
+from lightning_diffeo.plotstyle import save_figure, stage_linestyle
 from lightning_diffeo.stability import StabilityResult
 
 __all__ = ["depth_profile_figure", "plot_depth_profile", "plot_temperature_sweep", "temperature_sweep_figure"]
 
-DPI = 110
-"""Pixels per inch of saved figures: 10-inch-wide figures are 1100 px wide."""
 _COLOURS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22",
             "#17becf")
 _MARKERS = ("o", "s", "^", "D", "v", "P", "X")
-
-
-def _style(stage: str) -> str:
-    """init dashed, best (and a probed checkpoint) solid, intermediate epochs dotted."""
-    if stage == "init":
-        return "--"
-    return ":" if stage.startswith("epoch") and stage != "epoch" else "-"
 
 
 def _averages(results: Mapping[str, StabilityResult]) -> list[str]:
@@ -91,7 +82,7 @@ def depth_profile_figure(results: Mapping[str, StabilityResult], quantity: str =
                     rows.sort(key=lambda r: r["relative_depth"])
                     drawn.append(rows[0])
                     ticks.update({r["relative_depth"]: r["layer"] for r in rows})
-                    ax.plot([r["relative_depth"] for r in rows], [r[quantity] for r in rows], _style(stage),
+                    ax.plot([r["relative_depth"] for r in rows], [r[quantity] for r in rows], stage_linestyle(stage),
                             marker=_MARKERS[index % len(_MARKERS)], color=_COLOURS[index % len(_COLOURS)],
                             label=f"{stage}, c={cutoff:g}")
             label = _size_label(drawn)
@@ -111,7 +102,7 @@ def depth_profile_figure(results: Mapping[str, StabilityResult], quantity: str =
     suffix = f" ({sizes} of {measured} sizes)" if sizes < measured else ""
     fig.suptitle(f"{quantity} per layer ({next(iter(only))})" if sizes == 1 and len(only) == 1 and labels[0]
                  else f"{quantity} per layer{suffix}")
-    handles = [Line2D([], [], color="black", linestyle=_style(stage), label=stage) for stage in results]
+    handles = [Line2D([], [], color="black", linestyle=stage_linestyle(stage), label=stage) for stage in results]
     handles += [Line2D([], [], color=_COLOURS[i % len(_COLOURS)], marker=_MARKERS[i % len(_MARKERS)],
                        label=f"c = {c:g}") for i, c in enumerate(cutoffs)]
     grid[0][-1].legend(handles=handles, fontsize=8, loc="best", title="stage (line) / cutoff (colour)",
@@ -127,10 +118,10 @@ def plot_depth_profile(results: Mapping[str, StabilityResult], path: str | os.Pa
             dashed, best and other final weights solid, intermediate ``epoch<k>`` stages dotted.
             Both averages (median, mean) get a panel each when both were measured, and each
             measured size (delta or temperature) a row of panels, six rows at most.
-        path: PNG (or PDF, SVG) file to write, 1100 px wide for PNG.
+        path: PNG (or PDF, SVG) file to write, 1200 px wide for PNG.
         quantity: record key to plot on a log scale.
     """
-    return save_figure(depth_profile_figure(results, quantity), path, DPI)
+    return save_figure(depth_profile_figure(results, quantity), path)
 
 
 def temperature_sweep_figure(result: StabilityResult, layers: list[str] | None = None, label: str | None = None) -> Figure:
@@ -174,5 +165,5 @@ def plot_temperature_sweep(
         layers: the layers to draw (default every measured one).
         label: figure title, e.g. the checkpoint and epoch.
     """
-    return save_figure(temperature_sweep_figure(result, layers, label), path, DPI)
+    return save_figure(temperature_sweep_figure(result, layers, label), path)
 

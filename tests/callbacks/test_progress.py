@@ -83,7 +83,7 @@ def test_last_checkpoint_is_rewritten_after_every_epoch(tmp_path):
 def test_epoch_line_is_one_plain_line_per_epoch(tmp_path, capsys):
     _trainer(tmp_path, [EpochLine()], 2).fit(Recorder(), _loader())
     lines = [line for line in capsys.readouterr().out.splitlines() if line.startswith("epoch ")]
-    assert lines == ["epoch 1/2", "epoch 2/2"]
+    assert lines == ["epoch 0  (1 of 2 epochs done)", "epoch 1  (2 of 2 epochs done)"]
 
 
 def test_epoch_line_shows_what_the_module_logged_at_that_epochs_end(tmp_path, capsys):
@@ -93,4 +93,4 @@ def test_epoch_line_shows_what_the_module_logged_at_that_epochs_end(tmp_path, ca
 
     _trainer(tmp_path, [EpochLine()], 2).fit(EpochEndLogger(), _loader())
     lines = [line for line in capsys.readouterr().out.splitlines() if line.startswith("epoch ")]
-    assert lines == ["epoch 1/2  train/mark=1", "epoch 2/2  train/mark=2"]
+    assert lines == ["epoch 0  train/mark=1  (1 of 2 epochs done)", "epoch 1  train/mark=2  (2 of 2 epochs done)"]

@@ -236,8 +236,8 @@ def test_every_n_epochs_measures_the_weights_of_that_epoch(tmp_path):
     seed_everything(0)
     callback = _callback(when=[], every_n_epochs=2, dirpath=tmp_path / "out")
     _trainer(tmp_path, [Snapshot(), callback], epochs=4).fit(ForeignNet(), _data(), _data(1))
-    assert sorted(callback.results) == ["epoch2", "epoch4"]
-    for stage, epoch in (("epoch2", 2), ("epoch4", 4)):
+    assert sorted(callback.results) == ["epoch1", "epoch3"]  # the 2nd and 4th epochs, 0-based as Lightning counts
+    for stage, epoch in (("epoch1", 2), ("epoch3", 4)):
         reference = ForeignNet()
         reference.load_state_dict(snapshots[epoch])
         expected = measure_stability(reference, _probe(), cutoffs=[3, 5], layers=["net.0", "output"],
@@ -246,7 +246,7 @@ def test_every_n_epochs_measures_the_weights_of_that_epoch(tmp_path):
         assert got.metadata["mode"] == "eval" and got.metadata["epoch"] == epoch - 1
         assert [r["R_f"] for r in got.records] == pytest.approx([r["R_f"] for r in expected.records], rel=1e-6)
     saved = StabilityResult.from_json(tmp_path / "out" / "stability.json")
-    assert saved.stages == ["epoch2", "epoch4"] and saved.by_stage()["epoch4"] == callback.results["epoch4"]
+    assert saved.stages == ["epoch1", "epoch3"] and saved.by_stage()["epoch3"] == callback.results["epoch3"]
 
 
 def test_temperatures_and_gaussian_interpolation(tmp_path):
@@ -309,8 +309,8 @@ def test_last_checkpoint_holds_the_measurement_of_its_epoch(tmp_path):
     _trainer(tmp_path, [callback, last], epochs=2, checkpointing=True).fit(ForeignNet(), _data(), _data(1))
     saved = torch.load(tmp_path / "ckpt" / "last.ckpt", weights_only=True)["callbacks"]
     (state,) = [value for key, value in saved.items() if key.startswith("StabilityCallback")]
-    assert sorted(state["results"]) == ["epoch1", "epoch2", "init"]
+    assert sorted(state["results"]) == ["epoch0", "epoch1", "init"]
     resumed = _callback(when=["init"], every_n_epochs=1, dirpath=tmp_path / "resumed")
     _trainer(tmp_path, [resumed], epochs=3).fit(ForeignNet(), _data(), _data(1), ckpt_path=tmp_path / "ckpt" / "last.ckpt")
-    assert sorted(resumed.results) == ["epoch1", "epoch2", "epoch3", "init"]
-    assert resumed.results["epoch2"] == callback.results["epoch2"]
+    assert sorted(resumed.results) == ["epoch0", "epoch1", "epoch2", "init"]
+    assert resumed.results["epoch1"] == callback.results["epoch1"]

@@ -120,7 +120,7 @@ def test_probe_refuses_an_out_that_is_a_file_or_holds_results_before_measuring(q
     (tmp_path / "old" / "stability.json").write_text("{}")
     _, err, code = run_main(["probe", "--ckpt_path", ckpt, "--out", str(tmp_path / "old")])
     assert code == 2 and "already holds stability.json" in err and "--overwrite" in err
-    assert err.count("\n") == 2  # the error line and the traceback hint
+    assert err.count("\n") == 1  # one line
 
 
 def test_probe_overwrite_and_sweep_every_layer(quickstart, tmp_path):
@@ -153,19 +153,25 @@ def test_probe_help_config_and_print_config(tmp_path, capsys):
     assert "- median" in printed and "- mean" in printed
 
 
-def test_resume_keeps_the_init_measurement(quickstart, monkeypatch):
-    workdir, _ = quickstart
-    monkeypatch.chdir(workdir)
-    before = StabilityResult.from_json(_run(workdir) / "stability.json").by_stage()
-    args = fit_args(workdir / "runs", "--ckpt_path", "last")
+def test_resume_keeps_the_init_measurement(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    stop = ["--trainer.callbacks+", "tests.cli.test_runs.StopAfter", "--trainer.callbacks.epochs", "1"]
+    args = fit_args(tmp_path / "runs", *stop)
     args[args.index("--trainer.max_epochs") + 1] = "2"
     _, err, code = run_main(args)
     assert code == 0, err
-    resumed_dir = max((workdir / "runs" / "quickstart").glob("version_*"), key=lambda p: int(p.name[8:]))
-    assert f"resuming from {_run(workdir) / 'checkpoints' / 'last.ckpt'}" in err
-    resumed = StabilityResult.from_json(resumed_dir / "stability.json").by_stage()
+    before = StabilityResult.from_json(_run(tmp_path) / "stability.json").by_stage()
+    _, err, code = run_main([*args, "--ckpt_path", "last"])
+    assert code == 0, err
+    assert f"resuming {_run(tmp_path)} from last.ckpt (epoch 0)" in err
+    assert sorted(p.name for p in (tmp_path / "runs" / "quickstart").iterdir()) == ["version_0"]
+    resumed = StabilityResult.from_json(_run(tmp_path) / "stability.json").by_stage()
     assert resumed["init"] == before["init"]
-    assert resumed["best"].metadata["global_step"] > before["best"].metadata["global_step"]
+    summary = StabilityResult.from_json(_run(tmp_path) / "stability.json").metadata["summary"]
+    best = torch.load(_run(tmp_path) / "checkpoints" / f"best-epoch{summary['best_epoch']:03d}.ckpt", weights_only=True)
+    # "best" carries the best epoch's own epoch and step, not those of the end of training
+    assert (resumed["best"].metadata["epoch"], resumed["best"].metadata["global_step"]) == (
+        best["epoch"], best["global_step"])
 
 
 @pytest.mark.parametrize(
@@ -183,7 +189,7 @@ def test_fit_errors_are_one_line_before_any_run_folder(tmp_path, args, message):
     _, err, code = run_main(fit_args(tmp_path / "runs", *args))
     assert code == 2
     assert message in err and "Traceback" not in err and "usage:" not in err
-    assert len(err.strip().splitlines()) == 2
+    assert len(err.strip().splitlines()) == 1
     assert not list((tmp_path / "runs").glob("*/version_*"))
 
 
@@ -207,7 +213,7 @@ def test_checkpoint_errors_are_one_line(quickstart, tmp_path):
         (["probe", "--ckpt_path", str(foreign)], "was not written by lightning_diffeo.models"),
         (fit_args(tmp_path / "runs", "--ckpt_path", str(noise)), "is not a torch checkpoint"),
         (fit_args(tmp_path / "runs", "--ckpt_path", str(plain)), "is not a Lightning checkpoint"),
-        (fit_args(tmp_path / "runs", "--ckpt_path", str(foreign)), "holds the weights of another model"),
+        (fit_args(tmp_path / "runs", "--ckpt_path", str(foreign)), "not a checkpoint of a run folder"),
         (["test", "--config", QUICKSTART, "--trainer.logger", "false", "--ckpt_path", str(plain)],
          "is not a Lightning checkpoint"),
         (["validate", "--config", QUICKSTART, "--trainer.logger", "false", "--ckpt_path", str(foreign)],
@@ -217,7 +223,7 @@ def test_checkpoint_errors_are_one_line(quickstart, tmp_path):
         _, err, code = run_main(args)
         assert code == 2, (args, err)
         assert message in err and "Traceback" not in err, (args, err)
-        assert len(err.strip().splitlines()) == 2, err
+        assert len(err.strip().splitlines()) == 1, err
     assert not list((tmp_path / "runs").glob("*/version_*"))
 
 
@@ -297,4 +303,4 @@ def test_fit_under_ddp_on_two_cpu_processes(tmp_path):
     result = StabilityResult.from_json(tmp_path / "runs" / "quickstart" / "version_0" / "stability.json")
     assert set(result.stages) == {"init", "best"}
     assert "Tip:" not in out.stderr and "srun" not in out.stderr
-    assert out.stdout.count("epoch 1/1") == 1  # one plain line per epoch, from rank 0 only, no progress bar
+    assert out.stdout.count("(1 of 1 epochs done)") == 1  # one plain line per epoch, from rank 0 only, no progress bar

@@ -27,13 +27,16 @@ TINY = [
 
 
 class StopAfter(Callback):
-    """Stops fit after ``epochs`` epochs, as a killed run would (the schedule still spans max_epochs)."""
+    """Stops fit once, after ``epochs`` epochs, as a killed run would (the schedule still spans max_epochs).
+
+    A run resumed with the same config (this callback included) trains on to max_epochs.
+    """
 
     def __init__(self, epochs: int) -> None:
         self.epochs = epochs
 
     def on_train_epoch_end(self, trainer, pl_module) -> None:
-        if trainer.current_epoch + 1 >= self.epochs:
+        if trainer.current_epoch + 1 == self.epochs:
             trainer.should_stop = True
 
 
@@ -61,16 +64,20 @@ def _weights(path: Path) -> dict[str, torch.Tensor]:
 def test_last_checkpoint_is_the_last_epoch_and_resume_equals_an_uninterrupted_run(tmp_path, monkeypatch, augment):
     monkeypatch.chdir(tmp_path)
     _fit(tmp_path / "a", 4, *augment, "--trainer.callbacks+", f"{__name__}.StopAfter", "--trainer.callbacks.epochs", "2")
+    assert (tmp_path / "a" / "quickstart" / "version_0" / "metrics.csv").is_file()
     first = tmp_path / "a" / "quickstart" / "version_0" / "checkpoints"
     assert torch.load(first / "last.ckpt", weights_only=True)["epoch"] == 1  # the last epoch, whatever val/acc did
-    _fit(tmp_path / "a", 4, *augment, "--ckpt_path", "last")
-    resumed = tmp_path / "a" / "quickstart" / "version_1"
+    stop = ["--trainer.callbacks+", f"{__name__}.StopAfter", "--trainer.callbacks.epochs", "2"]
+    _fit(tmp_path / "a", 4, *augment, *stop, "--ckpt_path", "last")
+    resumed = tmp_path / "a" / "quickstart" / "version_0"  # resumed in place
+    assert sorted(p.name for p in (tmp_path / "a" / "quickstart").iterdir()) == ["version_0"]
     _fit(tmp_path / "b", 4, *augment)
     straight = tmp_path / "b" / "quickstart" / "version_0"
     epochs = [line.split(",") for line in (resumed / "metrics.csv").read_text().splitlines()]
     header = epochs[0]
-    trained = sorted({int(float(row[header.index("epoch")])) for row in epochs[1:] if row[header.index("epoch")]})
-    assert trained == [2, 3]  # only the remaining epochs
+    steps = [int(row[header.index("step")]) for row in epochs[1:]]
+    trained = sorted({int(row[header.index("epoch")]) for row in epochs[1:] if row[header.index("epoch")]})
+    assert trained == [0, 1, 2, 3] and steps == sorted(steps)  # the whole log, each epoch once
     a, b = _weights(resumed / "checkpoints" / "last.ckpt"), _weights(straight / "checkpoints" / "last.ckpt")
     assert a.keys() == b.keys()
     for key in a:

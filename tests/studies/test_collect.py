@@ -5,8 +5,10 @@ from __future__ import annotations
 import math
 
 import pytest
+import torch
 
 from lightning_diffeo.callbacks.report import write_report
+from lightning_diffeo.provenance import provenance
 from lightning_diffeo.stability import StabilityResult
 from lightning_diffeo.studies import collect, parse_spec, plan_runs
 from lightning_diffeo.studies.execute import write_run
@@ -37,7 +39,7 @@ def finished_study(tiny_base, tmp_path):
     write_report(done.run_dir, "stability.json", results, {}, plot=False)
     write_run(done.run_dir, {"status": "done", "overrides": done.overrides, "seed": 4, "n_params": 123,
                              "test_error": 0.25, "test_acc": 0.75, "best_val_acc": 0.8, "best_epoch": 2,
-                             "stability": "stability.json"})
+                             "stability": "stability.json", "provenance": provenance("bf16-mixed")})
     return tmp_path, done, pending
 
 
@@ -58,6 +60,7 @@ def test_rows_columns_and_kinds(finished_study):
     assert all(math.isnan(noise[c]) for c in ("cutoff", "temperature", "delta", "D_f", "R_f"))
     assert table.loc[table["kind"] == "diffeo", "noise_norm"].isna().all()
     assert (table["test_error"] == 0.25).all() and (table["best_epoch"] == 2).all()
+    assert (table["precision"] == "bf16-mixed").all() and (table["torch_version"] == torch.__version__.split("+")[0]).all()
 
 
 def test_an_empty_folder_is_an_error(tmp_path):

@@ -164,3 +164,60 @@ def test_collect_of_a_spec_leaves_out_runs_it_does_not_plan(tiny_study, tmp_path
         assert stale.name not in planned and len(planned) == 2
     finally:
         shutil.rmtree(stale)
+
+
+def test_runs_another_invocation_settles_are_named_not_claimed(tmp_path, tiny_base, monkeypatch):
+    """Two `sweep run`s of one spec: what the other one finished (or holds) after this one chose
+    its runs is reported as skipped, with the reason, and counted as skipped, not done."""
+    from lightning_diffeo.studies import Claim, sweep
+    from lightning_diffeo.studies.execute import write_run
+
+    spec = parse_spec({"base": tiny_base, "grid": {"model.arch": ["lenet", "fc2", "fc4"]}, "output": str(tmp_path)})
+    chosen = sweep._select
+    claims: list[Claim] = []
+
+    def other_invocation_moves_in(states, retry_failed):
+        selected = chosen(states, retry_failed)
+        done, failed, running = (state.run_dir for state in selected)
+        write_run(done, {"status": "done", "test_error": 0.25, "attempts": 1})
+        write_run(failed, {"status": "failed", "error": "ValueError: boom", "attempts": 1})
+        claims.append(Claim(running))
+        claims[0].acquire()  # held by this (live) process, as by the other invocation
+        return selected
+
+    monkeypatch.setattr(sweep, "_select", other_invocation_moves_in)
+    lines: list[str] = []
+    try:
+        result = run_sweep(spec, echo=lines.append)
+    finally:
+        for claim in claims:
+            claim.release()
+    assert result["selected"] == 3
+    assert result["result"] == {"done": 0, "failed": 0, "skipped": 3, "interrupted": 0}
+    names = {record["status"]: path.name for path in tmp_path.iterdir() if (record := read_run(path))}
+    running = next(path.name for path in tmp_path.iterdir() if path.name not in names.values())
+    reported = sorted(line.split("] ", 1)[1] for line in lines if line.startswith("["))
+    assert reported == sorted([
+        f"skipped {names['done']}: already done by another process",
+        f"skipped {names['failed']}: failed in another process (rerun it with --retry-failed)",
+        f"skipped {running}: another process is running it",
+    ])
+    assert lines[-1] == "finished: 0 done, 0 failed, 0 interrupted, 3 skipped (run by another process)"
+    assert read_run(tmp_path / names["done"]) == {"status": "done", "test_error": 0.25, "attempts": 1}
+    assert read_run(tmp_path / names["failed"])["attempts"] == 1  # not retried behind the user's back
+
+
+def test_execute_main_exits_4_on_a_run_settled_before_its_claim(tmp_path, tiny_base, capsys):
+    from lightning_diffeo.studies import plan_runs
+    from lightning_diffeo.studies.execute import main as execute_main, write_run
+    from lightning_diffeo.studies.state import prepare_runs
+
+    spec = parse_spec({"base": tiny_base, "output": str(tmp_path)})
+    (run_dir,) = prepare_runs(plan_runs(spec))
+    write_run(run_dir, {"status": "failed", "error": "ValueError: boom", "attempts": 1})
+    assert execute_main([str(run_dir), "--skip-failed"]) == 4
+    assert "settled by another process" in capsys.readouterr().err
+    write_run(run_dir, {"status": "done", "attempts": 2})
+    assert execute_main([str(run_dir)]) == 4
+    assert read_run(run_dir) == {"status": "done", "attempts": 2}
+    assert not (run_dir / ".claim").exists()

@@ -142,3 +142,17 @@ def test_a_null_value_means_the_option_default(tiny_base, tmp_path):
     plans = plan_runs(_spec(tiny_base, grid={"data.train_size": [None, 64]}, output=str(tmp_path)))
     assert [p.config["data"]["init_args"].get("train_size") for p in plans] == [None, 64]
     assert plans[0].run_id.startswith("train_sizenull-seed0-")
+
+
+def test_each_key_remembers_the_section_it_came_from(tiny_base):
+    spec = _spec(
+        tiny_base,
+        set={"trainer.max_epochs": 2, "model.lr": 0.1},
+        grid={"data.train_size": [64]},
+        zip=[{"model.arch": ["lenet"], "model.recipe": ["sgd"]}],
+        include=[{"model.arch": "fc2", "model.lr": 0.5}],
+    )
+    assert [spec.sections(i) for i in range(len(spec.combinations))] == [
+        {"trainer.max_epochs": "set", "model.lr": "set", "data.train_size": "grid", "model.arch": "zip[0]", "model.recipe": "zip[0]"},
+        {"trainer.max_epochs": "set", "model.lr": "include[0]", "model.arch": "include[0]"},
+    ]

@@ -6,6 +6,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+from lightning_diffeo.plotstyle import DPI
 from lightning_diffeo.viz import figures as plotting
 from lightning_diffeo.stability import StabilityResult
 
@@ -43,7 +44,7 @@ def test_depth_profile_draws_every_stage_and_cutoff_with_distinct_styles():
     legend = [text.get_text() for text in ax.get_legend().get_texts()]
     assert legend == ["init", "best", "c = 3", "c = 5", "c = 15"]
     assert fig.get_suptitle() == "R_f per layer (delta = 1 px)"
-    assert fig.get_figwidth() * plotting.DPI >= 1000
+    assert fig.get_figwidth() * DPI >= 1000
 
 
 def test_depth_profile_has_a_panel_per_average_and_names_the_probe_epoch():

@@ -1,0 +1,91 @@
+"""The numerators of D_f and G_f, built batch by batch from squared differences of activations."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import torch
+
+from lightning_diffeo.stability.medians import lower_median_rows
+from lightning_diffeo.stability.settings import check_average, check_averages
+
+__all__ = ["NumeratorAccumulator"]
+
+_MIN_STAGED_TRANSPOSE = 2048  # layers this wide are transposed through a contiguous copy (measured)
+
+
+class NumeratorAccumulator:
+    """Numerators of D_f or G_f for one or both averages, built from batches.
+
+    The squared differences of a batch are formed once. ``median`` keeps them all, transposed
+    ([D, M] float32 on ``device``, so the final per-coordinate selection reads contiguous rows);
+    ``mean`` only needs their running sum (float32 per row, float64 across rows; kept on
+    ``device``: no host sync per batch), which also detects NaN and inf.
+
+    Args:
+        average: ``"median"``, ``"mean"`` or a sequence of them.
+        rows: M, number of perturbed images (images x perturbations per image).
+        dim: D, number of coordinates of the layer.
+        device: where the squared differences are stored.
+    """
+
+    def __init__(self, average: str | Sequence[str], rows: int, dim: int, device: torch.device | str = "cpu") -> None:
+        self.averages = check_averages(average)
+        self.rows = rows
+        self._filled = 0
+        self._sum = torch.zeros((), dtype=torch.float64, device=device)
+        self._buffer = torch.empty(dim, rows, dtype=torch.float32, device=device) if "median" in self.averages else None
+        self._values: dict[str, float] | None = None
+
+    @property
+    def average(self) -> str:
+        """The first (or only) average."""
+        return self.averages[0]
+
+    def add(self, perturbed: torch.Tensor, reference: torch.Tensor) -> None:
+        """Append one batch: ``perturbed`` and ``reference`` activations [B, D] (rows in order)."""
+        stop = self._filled + perturbed.shape[0]
+        if stop > self.rows:
+            raise ValueError(f"accumulator holds {self.rows} rows, got {stop}")
+        device = self._sum.device
+        squares = torch.sub(perturbed.to(device, torch.float32), reference.to(device, torch.float32)).square_()
+        # float32 row sums (torch sums them pairwise) added up in float64: a float64 sum of the
+        # whole batch would convert every element and cost more than the rest of the reduction.
+        self._sum += squares.sum(dim=1).sum(dtype=torch.float64)
+        if self._buffer is not None:
+            target = self._buffer[:, self._filled:stop]
+            if squares.shape[1] >= _MIN_STAGED_TRANSPOSE and squares.device.type == "cpu":
+                # A strided copy into the [D, M] buffer is slow for large layers; a blocked
+                # transpose into contiguous memory and a row-wise copy are 2-3x faster.
+                target.copy_(squares.T.contiguous())
+            else:
+                target.copy_(squares.T)
+        self._filled = stop
+        self._values = None
+
+    def values(self) -> dict[str, float]:
+        """``{average: numerator}`` once every row has been added (the buffer is consumed)."""
+        if self._filled != self.rows:
+            raise ValueError(f"accumulator expected {self.rows} rows, got {self._filled}")
+        if self._values is None:
+            total = float(self._sum)  # one host sync per layer and measurement
+            if not math.isfinite(total):
+                raise ValueError("non-finite activations (NaN or inf)")
+            values = {}
+            for name in self.averages:
+                if name == "mean":
+                    values[name] = total / self.rows
+                else:
+                    medians = lower_median_rows(self._buffer, destroy=True, nonnegative=True)
+                    values[name] = float(medians.double().sum())
+            self._buffer = None
+            self._values = values
+        return dict(self._values)
+
+    def value(self, average: str | None = None) -> float:
+        """The numerator for ``average`` (default: the first one given)."""
+        average = self.average if average is None else check_average(average)
+        if average not in self.averages:
+            raise ValueError(f"this accumulator computes {self.averages}, not {average!r}")
+        return self.values()[average]
