@@ -58,12 +58,13 @@ def load_table(source: str | os.PathLike | pd.DataFrame) -> pd.DataFrame:
         if not path.is_file():
             raise FileNotFoundError(f"results table {str(path)!r} does not exist")
         suffix = path.suffix.lower()
-        if suffix == ".csv":
-            table = pd.read_csv(path)
-        elif suffix in (".parquet", ".pq"):
-            table = pd.read_parquet(path)
-        else:
+        if suffix not in (".csv", ".parquet", ".pq"):
             raise ValueError(f"results table must be a .csv or .parquet file, got {str(path)!r}")
+        try:
+            table = pd.read_csv(path) if suffix == ".csv" else pd.read_parquet(path)
+        except (ValueError, OSError, UnicodeDecodeError) as error:  # pandas' and pyarrow's many read errors
+            reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+            raise ValueError(f"results table {str(path)!r} is not a readable {suffix[1:]} table ({reason})") from None
     missing = [column for column in REQUIRED_COLUMNS if column not in table.columns]
     if missing:
         raise ValueError(
