@@ -5,12 +5,15 @@ from __future__ import annotations
 import os
 import re
 import sys
-from pathlib import Path
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any, NoReturn
 
+from .argv import option_values
 
-__all__ = ["TRACEBACK_ENV", "CLIError", "OneLineErrors", "check_config_files", "condense", "fail", "one_line", "parse_or_fail"]
+__all__ = [
+    "TRACEBACK_ENV", "CLIError", "OneLineErrors", "check_config_files", "condense", "fail", "one_line", "parse_or_fail",
+]
 
 TRACEBACK_ENV = "LIGHTNING_DIFFEO_TRACEBACK"
 
@@ -108,16 +111,6 @@ def parse_or_fail(parser: Any, argv: Sequence[str]) -> Any:
         fail(error)
 
 
-def _config_values(argv: Sequence[str]) -> list[str]:
-    values = []
-    for i, token in enumerate(argv):
-        if token in ("-c", "--config") and i + 1 < len(argv):
-            values.append(argv[i + 1])
-        elif token.startswith("--config="):
-            values.append(token.split("=", 1)[1])
-    return values
-
-
 def check_config_files(argv: Sequence[str]) -> None:
     """Every ``--config FILE`` exists and is valid YAML (or JSON), else :func:`fail` naming the file.
 
@@ -126,7 +119,7 @@ def check_config_files(argv: Sequence[str]) -> None:
     """
     import yaml
 
-    for value in _config_values(argv):
+    for value in option_values(argv, "-c", "--config"):
         path = Path(value)
         if path.suffix.lower() not in (".yaml", ".yml", ".json") and not path.is_file():
             continue

@@ -17,26 +17,12 @@ from lightning_diffeo.runs import build_cli, fit_and_test
 from lightning_diffeo.runs.resume import check_same_config, find_run_to_resume, resolve_fit_config, saved_config_args
 
 from ._lightning import DESCRIPTION, DiffeoParser, run_guarded
+from .argv import split_option
 from .errors import CLIError, one_line
 
 __all__ = ["main"]
 
 _PARSER_KWARGS = {"prog": "lightning-diffeo fit", "description": DESCRIPTION}
-
-
-def _split_ckpt_path(argv: list[str]) -> tuple[str | None, list[str]]:
-    """``--ckpt_path X`` (or ``--ckpt_path=X``) taken out of ``argv``; the rest."""
-    rest, value, words = [], None, iter(argv)
-    for word in words:
-        if word == "--ckpt_path":
-            value = next(words, None)
-            if value is None:
-                raise CLIError("--ckpt_path: expected a checkpoint file or 'last'")
-        elif word.startswith("--ckpt_path="):
-            value = word.split("=", 1)[1]
-        else:
-            rest.append(word)
-    return (None if value in (None, "null", "None") else value), rest
 
 
 def _resolve(args: list[str]) -> dict:
@@ -66,7 +52,11 @@ def main(argv: Sequence[str]) -> None:
     """Parse the fit options (LightningCLI's, plus ``--ckpt_path``), then :func:`~lightning_diffeo.runs.fit_and_test`."""
 
     def work(run_dirs: list[Path]) -> None:
-        ckpt_path, rest = _split_ckpt_path(list(argv))
+        ckpt_path, rest = split_option(argv, "--ckpt_path")
+        if ckpt_path == "":
+            raise CLIError("--ckpt_path: expected a checkpoint file or 'last'")
+        if ckpt_path in ("null", "None"):
+            ckpt_path = None
         if ckpt_path is not None and not {"-h", "--help", "--print_config"} & {w.split("=")[0] for w in rest}:
             _resume(ckpt_path, rest, run_dirs)
             return

@@ -9,6 +9,7 @@ from collections.abc import Sequence
 
 from jsonargparse import ActionConfigFile, ArgumentParser
 
+from .argv import option_values
 from .errors import OneLineErrors, fail
 
 __all__ = ["build_parser", "main"]
@@ -34,6 +35,13 @@ def build_parser() -> ProbeParser:
 
 def main(argv: Sequence[str]) -> None:
     """``lightning-diffeo probe``: measure D_f, G_f, R_f of a saved ImageClassifier checkpoint."""
+    from lightning_diffeo.runs.checkpoints import require_checkpoint_file
+
+    for ckpt_path in option_values(argv, "--ckpt_path"):  # a missing file answers before torch loads
+        try:
+            require_checkpoint_file(ckpt_path)
+        except ValueError as error:
+            fail(error)
     from lightning_diffeo.evaluation import run_probe
 
     parser = build_parser()

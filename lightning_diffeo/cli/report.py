@@ -53,13 +53,13 @@ def main(argv: Sequence[str] | None = None) -> None:
     """Entry point of ``lightning-diffeo report`` (``argv`` without the subcommand word)."""
     from jsonargparse import ArgumentError
 
-    from lightning_diffeo.analysis import FigureOptions, write_report
-
     parser = build_parser()
     try:
         args = parser.parse_args(list(sys.argv[1:] if argv is None else argv))
     except ArgumentError as error:
         fail(str(error))
+    from lightning_diffeo.analysis import FigureOptions, write_report  # pandas and matplotlib: after parsing
+
     try:
         options = FigureOptions(cutoff=args.cutoff, delta=args.delta, scale=args.scale, n_boot=args.n_boot,
                                 seed=args.seed, image_size=args.image_size)

@@ -22,6 +22,7 @@ __all__ = [
     "checkpoint_epoch",
     "checkpoint_progress",
     "read_run_checkpoint",
+    "require_checkpoint_file",
     "unsafe_message",
 ]
 
@@ -30,15 +31,21 @@ class CheckpointError(ValueError):
     """A checkpoint that is missing, unreadable, or not a checkpoint of the expected model."""
 
 
+def require_checkpoint_file(path: str | os.PathLike) -> Path:
+    """``path`` as a Path when it is a file (cheap: no torch), else CheckpointError."""
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"checkpoint not found: {path}")
+    return path
+
+
 def read_run_checkpoint(path: str | os.PathLike) -> dict[str, Any] | None:
     """The checkpoint dict (weights only), or None when it holds objects the safe unpickler refuses.
 
     Raises:
         CheckpointError: missing, not a torch file, corrupt or truncated.
     """
-    path = Path(path)
-    if not path.is_file():
-        raise CheckpointError(f"checkpoint not found: {path}")
+    path = require_checkpoint_file(path)
     if not zipfile.is_zipfile(path):
         with open(path, "rb") as stream:
             start = stream.read(2)

@@ -16,6 +16,7 @@ from lightning.pytorch.utilities.exceptions import SIGTERMException
 
 from lightning_diffeo._atomic import atomic_write_text, make_unique_dir
 from lightning_diffeo.cli import main
+from lightning_diffeo.stability import StabilityResult
 
 ROOT = Path(__file__).resolve().parents[2]
 QUICKSTART = str(ROOT / "configs" / "quickstart.yaml")
@@ -179,11 +180,14 @@ def test_four_concurrent_fits_give_four_intact_runs(tmp_path):
 @pytest.mark.slow
 def test_sigkilled_fit_resumes_the_remaining_epochs_exactly(tmp_path):
     env = {**os.environ, "PYTHONPATH": str(ROOT), "PYTHONWARNINGS": "ignore"}
+    # "best" = the lowest epoch index: epoch 0, before the kill, whatever the losses do
     args = [*TINY, "--trainer.logger.init_args.save_dir", "runs", "--trainer.limit_train_batches", "8",
-            "--data.init_args.batch_size", "8"]
+            "--data.init_args.batch_size", "8", "--checkpoint.monitor", "epoch", "--checkpoint.mode", "min",
+            "--stability.when", "[best]", "--stability.probe_size", "20", "--stability.cutoffs", "[3]"]
     first = subprocess.Popen(_script(*args, "--trainer.max_epochs", "20"), cwd=tmp_path, env=env,
                              stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
-    last = tmp_path / "runs" / "quickstart" / "version_0" / "checkpoints" / "last.ckpt"
+    run = tmp_path / "runs" / "quickstart" / "version_0"
+    last = run / "checkpoints" / "last.ckpt"
     deadline = time.monotonic() + 300
     while time.monotonic() < deadline:
         if last.exists() and torch.load(last, weights_only=True)["epoch"] >= 2:
@@ -193,15 +197,26 @@ def test_sigkilled_fit_resumes_the_remaining_epochs_exactly(tmp_path):
     first.wait()
     done = torch.load(last, weights_only=True)["epoch"]
     assert 2 <= done < 19
-    subprocess.run(_script(*args, "--trainer.max_epochs", "20", "--ckpt_path", "last"), cwd=tmp_path, env=env,
-                   check=True, capture_output=True)
+    resumed = subprocess.run(_script(*args, "--trainer.max_epochs", "20", "--ckpt_path", "last"), cwd=tmp_path,
+                             env=env, capture_output=True, text=True)
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
     subprocess.run(_script(*args, "--trainer.max_epochs", "20", "--trainer.logger.init_args.save_dir", "straight"),
                    cwd=tmp_path, env=env, check=True, capture_output=True)
-    resumed = tmp_path / "runs" / "quickstart" / "version_1"
-    lines = (resumed / "metrics.csv").read_text().splitlines()
+    assert sorted(p.name for p in run.parent.iterdir()) == ["version_0"]  # resumed in place
+    lines = (run / "metrics.csv").read_text().splitlines()
     column = lines[0].split(",").index("epoch")
     trained = sorted({int(float(line.split(",")[column])) for line in lines[1:] if line.split(",")[column]})
-    assert trained == list(range(done + 1, 20))  # no epoch repeated, none skipped
-    a = _weights(resumed / "checkpoints" / "last.ckpt")
+    assert trained == list(range(20))  # the whole log: no epoch repeated, none skipped
+    a = _weights(last)
     b = _weights(tmp_path / "straight" / "quickstart" / "version_0" / "checkpoints" / "last.ckpt")
     assert all(torch.equal(a[k], b[k]) for k in a)
+    # the best epoch and its measurement are those from before the kill
+    assert [p.name for p in (run / "checkpoints").glob("best-*.ckpt")] == ["best-epoch000.ckpt"]
+    saved = StabilityResult.from_json(run / "stability.json")
+    assert saved.metadata["summary"]["best_epoch"] == 0 and saved.by_stage()["best"].metadata["epoch"] == 0
+    # a finished run asked to resume says so and writes nothing
+    files = {path: path.read_bytes() for path in run.rglob("*") if path.is_file()}
+    again = subprocess.run(_script(*args, "--trainer.max_epochs", "20", "--ckpt_path", "last"), cwd=tmp_path, env=env,
+                           capture_output=True, text=True)
+    assert again.returncode == 2 and "nothing to resume" in again.stderr
+    assert {path: path.read_bytes() for path in run.rglob("*") if path.is_file()} == files
