@@ -111,14 +111,17 @@ def test_a_config_that_is_not_the_runs_own_is_refused_naming_the_keys(tmp_path):
     assert _digests(tmp_path) == files
 
 
-@pytest.mark.parametrize("subcommand", ["validate", "test", "predict"])
+@pytest.mark.parametrize("subcommand", ["validate", "test", "predict", "probe"])
 def test_evaluating_a_run_never_touches_its_files(stopped, subcommand):
     _, run, _, _ = stopped
     files = _digests(run)
-    err, code = _run([subcommand, "--config", str(run / "config.yaml"), "--ckpt_path",
-                      str(run / "checkpoints" / "last.ckpt")])
+    last = str(run / "checkpoints" / "last.ckpt")
+    argv = (["probe", "--ckpt_path", last, "--probe_size", "8", "--cutoffs", "[3]", "--layers", "output",
+             "--progress", "false"] if subcommand == "probe"
+            else [subcommand, "--config", str(run / "config.yaml"), "--ckpt_path", last])
+    err, code = _run(argv)
     assert code == 0, err
     now = _digests(run)
     assert {name: digest for name, digest in now.items() if name in files} == files
     new = sorted({Path(name).parts[0] for name in now if name not in files})
-    assert new == [f"{subcommand}-0"]
+    assert new == (["probe-last-0"] if subcommand == "probe" else [f"{subcommand}-0"])
