@@ -1,6 +1,8 @@
 """Statistics, figures and reports of a study table, with pandas, numpy and matplotlib only.
 
-No torch and no lightning: a collected CSV can be analysed anywhere.
+No torch and no lightning: a collected CSV can be analysed anywhere. Rows with a NaN or infinite
+D_f, G_f, R_f or test error are left out of every quantity of their point, with one
+``NonFiniteWarning`` per figure or statistic naming the runs.
 
     >>> from lightning_diffeo.analysis import load_table, aggregate, correlations  # doctest: +SKIP
     >>> table = load_table("results.csv")  # doctest: +SKIP
@@ -9,6 +11,7 @@ No torch and no lightning: a collected CSV can be analysed anywhere.
 
 from lightning_diffeo.analysis.correlate import correlation_table, correlations, grid_correlations, power_laws
 from lightning_diffeo.analysis.figures import FIGURE_KINDS, FigureOptions, FigureResult, make_figures
+from lightning_diffeo.analysis.finite import Dropped, NonFiniteWarning
 from lightning_diffeo.analysis.paper import PAPER_CORRELATIONS, PAPER_POWER_LAW, paper_correlations
 from lightning_diffeo.analysis.points import (
     architecture_points,
@@ -44,9 +47,11 @@ __all__ = [
     "PAPER_CORRELATIONS",
     "PAPER_POWER_LAW",
     "Correlation",
+    "Dropped",
     "FIGURE_KINDS",
     "FigureOptions",
     "FigureResult",
+    "NonFiniteWarning",
     "Report",
     "PowerLaw",
     "aggregate",

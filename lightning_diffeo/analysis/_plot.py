@@ -3,22 +3,22 @@
 from __future__ import annotations
 
 import math
-import os
 import re
-from pathlib import Path
 
 import matplotlib
 import numpy as np
 import pandas as pd
+from matplotlib.artist import Artist
 from matplotlib.colors import Normalize
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
+from matplotlib.text import Annotation
+from matplotlib.transforms import Bbox
 from matplotlib.ticker import FuncFormatter, LogLocator, MaxNLocator, NullFormatter
 
-from lightning_diffeo.plotstyle import save_figure
+from lightning_diffeo.plotstyle import STAGE_STYLES
 
 QUANTITY_COLOURS = {"G_f": "tab:blue", "D_f": "tab:orange", "R_f": "tab:green"}
-STAGE_STYLES = {"init": "--", "best": "-"}
 _MARKERS = {(False, False): "o", (True, False): "s", (False, True): "^", (True, True): "D"}
 _MARKER_LABELS = {"o": "plain", "s": "batch-norm", "^": "skip connections", "D": "batch-norm + skip"}
 LABELS = {"D_f": "$D_f$", "G_f": "$G_f$", "R_f": "$R_f$", "inv_G_f": "$1/G_f$", "test_error": r"test error $\epsilon_t$",
@@ -38,6 +38,21 @@ def marker(row: pd.Series) -> str:
 def marker_handles(markers: set[str]) -> list[Line2D]:
     return [Line2D([], [], linestyle="", marker=m, color="grey", label=label) for m, label in _MARKER_LABELS.items()
             if m in markers]
+
+
+def arch_colours(archs) -> dict[str, object]:
+    """One colour per architecture (sorted names): tab10, or tab20 beyond ten architectures."""
+    names = sorted({str(a) for a in archs})
+    cmap = matplotlib.colormaps["tab10" if len(names) <= 10 else "tab20"]
+    return {name: cmap(i % cmap.N) for i, name in enumerate(names)}
+
+
+def arch_handles(points: pd.DataFrame, colours: dict[str, object]) -> list[Line2D]:
+    """Legend entries, one per architecture of ``points``: its marker in its colour."""
+    rows = points.drop_duplicates("arch").sort_values("arch")
+    return [Line2D([], [], linestyle="", marker=marker(row), color=colours[str(row["arch"])],
+                   markeredgecolor="black", markeredgewidth=0.5, markersize=7, label=str(row["arch"]))
+            for _, row in rows.iterrows()]
 
 
 def depth_colours(points: pd.DataFrame) -> tuple[list, Normalize | None]:
@@ -87,51 +102,120 @@ def fmt(value: float, digits: int = 2) -> str:
     return "n/a" if value is None or not math.isfinite(value) else f"{value:.{digits}f}"
 
 
-def label_points(ax, xs, ys, names, fontsize: int = 7) -> list[str]:
-    """Write each name beside its point where it overlaps neither another label nor a point.
+def _marker_boxes(ax, renderer) -> list[Bbox]:
+    """Display-space boxes of every data marker drawn on ``ax`` (error-bar caps left out)."""
+    scale = renderer.points_to_pixels(1.0)
+    boxes = []
+    for line in ax.get_lines():
+        if not line.get_visible() or line.get_marker() in (None, "None", "", " ", "|", "_"):
+            continue
+        radius = line.get_markersize() * scale / 2 + 1
+        xy = np.asarray(line.get_xydata(), dtype=float)
+        if xy.size == 0:
+            continue
+        with np.errstate(invalid="ignore", divide="ignore"):
+            display = line.get_transform().transform(xy)
+        for x, y in display[np.all(np.isfinite(display), axis=1)]:
+            boxes.append(Bbox.from_extents(x - radius, y - radius, x + radius, y + radius))
+    return boxes
 
-    Tries four places around the point (right above, right below, left above, left below) in
-    axes coordinates; a name with no free place is left out. Call after everything is drawn.
+
+def _overlaps(a: Bbox, b: Bbox) -> bool:
+    return a.x0 < b.x1 and b.x0 < a.x1 and a.y0 < b.y1 and b.y0 < a.y1
+
+
+def _grown(box: Bbox, pixels: float) -> Bbox:
+    return Bbox.from_extents(box.x0 - pixels, box.y0 - pixels, box.x1 + pixels, box.y1 + pixels)
+
+
+# Places around a point, in order of preference: (dx, dy) in units of the gap, ha, va.
+_PLACES = ((1, 0.4, "left", "bottom"), (1, -0.4, "left", "top"), (-1, 0.4, "right", "bottom"),
+           (-1, -0.4, "right", "top"), (0, 1, "center", "bottom"), (0, -1, "center", "top"))
+
+
+class PointLabels(Artist):
+    """Names beside points, placed when the figure is drawn, where each overlaps no text, legend or marker.
+
+    Placed at draw time, after the layout engine has set the axes' final place and for the
+    renderer's resolution: a label fits in the saved PNG and PDF alike. Each name tries six
+    places around its point (right above, right below, left above, left below, above, below),
+    inside the axes, clear of every marker of the axes, of its texts and legends, and of the
+    labels placed before it; a name with no free place is left out (``left_out`` after a draw).
+    Kept out of the layout.
+    """
+
+    def __init__(self, ax, xs, ys, names, fontsize: float = 7, colours=None) -> None:
+        super().__init__()
+        self.set_in_layout(False)
+        self.set_zorder(6)  # after the legend, whose place the labels avoid
+        colours = list(colours) if colours is not None else ["black"] * len(names)
+        self.labels = []
+        for x, y, name, colour in zip(xs, ys, names, colours):
+            label = Annotation(str(name), (x, y), xytext=(0, 0), textcoords="offset points", fontsize=fontsize,
+                               color=colour, annotation_clip=False)
+            label.axes = ax
+            label.set_figure(ax.get_figure(root=False))
+            label.set_in_layout(False)
+            self.labels.append(label)
+        self.left_out: list[str] = []
+
+    def draw(self, renderer) -> None:
+        if not self.get_visible():
+            return
+        ax = self.axes
+        frame = _grown(ax.get_window_extent(renderer), -1)
+        taken = _marker_boxes(ax, renderer)
+        taken += [text.get_window_extent(renderer) for text in ax.texts if text.get_visible() and text.get_text()]
+        legends = [ax.get_legend(), *ax.get_figure(root=True).legends]
+        taken += [legend.get_window_extent(renderer) for legend in legends
+                  if legend is not None and legend.get_visible()]
+        sizes = [line.get_markersize() for line in ax.get_lines() if line.get_marker() not in ("|", "_")]
+        gap = max(sizes or [6.0]) / 2 + 2  # points from the centre of the largest marker
+        self.left_out = []
+        for label in self.labels:
+            label.set_visible(True)  # an invisible text measures as a unit box
+            placed = False
+            if _placeable(ax, *label.xy):
+                for dx, dy, ha, va in _PLACES:
+                    label.set_position((dx * gap, dy * gap))
+                    label.set_horizontalalignment(ha)
+                    label.set_verticalalignment(va)
+                    box = _grown(label.get_window_extent(renderer), 1)
+                    inside = frame.x0 <= box.x0 and box.x1 <= frame.x1 and frame.y0 <= box.y0 and box.y1 <= frame.y1
+                    if inside and not any(_overlaps(box, other) for other in taken):
+                        taken.append(box)
+                        label.draw(renderer)
+                        placed = True
+                        break
+            label.set_visible(placed)
+            if not placed:
+                self.left_out.append(label.get_text())
+        self.stale = False
+
+
+def label_points(ax, xs, ys, names, fontsize: float = 7, colours=None) -> PointLabels:
+    """Write each name beside its point (data coordinates) where it overlaps no text, legend or marker.
+
+    The labels are placed when the figure is drawn (see ``PointLabels``), so they fit the final
+    layout; points not finite (or not positive on a log axis) get none.
+
+    Args:
+        ax: the Axes.
+        xs, ys: the points, in data coordinates.
+        names: one label per point.
+        fontsize: in points.
+        colours: one text colour per point; default black.
 
     Returns:
-        The names left out.
+        The labels' artist; its ``left_out`` lists the names left out at the last draw.
     """
-    ax.autoscale_view()
-    to_axes = ax.transScale + ax.transLimits
-    positions = [to_axes.transform((x, y)) if np.isfinite(x) and np.isfinite(y) and x > 0 and y > 0 else None
-                 for x, y in zip(xs, ys)]
-    points = [p for p in positions if p is not None]
-    height = 0.045 * fontsize / 7
-    boxes: list[tuple[float, float, float, float]] = []
-    left_out = []
+    return ax.add_artist(PointLabels(ax, xs, ys, names, fontsize, colours))
 
-    def free(box) -> bool:
-        x0, y0, x1, y1 = box
-        if x0 < 0 or x1 > 1 or y0 < 0 or y1 > 1:
-            return False
-        if any(x0 < b[2] and b[0] < x1 and y0 < b[3] and b[1] < y1 for b in boxes):
-            return False
-        return not any(x0 - 0.012 < px < x1 + 0.012 and y0 - 0.012 < py < y1 + 0.012 for px, py in points)
 
-    for position, name in zip(positions, names):
-        if position is None:
-            continue
-        width = 0.0125 * len(str(name)) * fontsize / 7 + 0.01
-        px, py = position
-        candidates = [((px + 0.015, py + 0.005, px + 0.015 + width, py + 0.005 + height), "left"),
-                      ((px + 0.015, py - 0.005 - height, px + 0.015 + width, py - 0.005), "left"),
-                      ((px - 0.015 - width, py + 0.005, px - 0.015, py + 0.005 + height), "right"),
-                      ((px - 0.015 - width, py - 0.005 - height, px - 0.015, py - 0.005), "right")]
-        for box, align in candidates:
-            if free(box):
-                boxes.append(box)
-                anchor = box[0] if align == "left" else box[2]
-                ax.text(anchor, box[1] + 0.1 * height, str(name), transform=ax.transAxes, fontsize=fontsize,
-                        ha=align, va="bottom")
-                break
-        else:
-            left_out.append(str(name))
-    return left_out
+def _placeable(ax, x, y) -> bool:
+    if not (np.isfinite(x) and np.isfinite(y)):
+        return False
+    return (ax.get_xscale() != "log" or x > 0) and (ax.get_yscale() != "log" or y > 0)
 
 
 def _short(value: float) -> str:
@@ -186,8 +270,3 @@ def set_log(ax, x=None, y=None) -> bool:
         ax.set_yscale("log")
     tidy_log_axes(ax)
     return True
-
-
-def save(fig: Figure, path: str | os.PathLike, dpi: int = 120) -> Path:
-    """Write ``fig`` atomically; the format follows the suffix (PNG raster, PDF vector)."""
-    return save_figure(fig, path, dpi)

@@ -15,6 +15,7 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 
+from lightning_diffeo.analysis.finite import dropped_as
 from lightning_diffeo.analysis.paper import PAPER_POWER_LAW, paper_correlations
 from lightning_diffeo.analysis.points import architecture_points
 from lightning_diffeo.analysis.scales import is_allowed
@@ -68,13 +69,16 @@ def correlations(
 
     Each point is one architecture (``architecture_points``: output layer, geometric mean over
     seeds) at the given cutoff and delta (default: c = 3 and the delta closest to 1 pixel).
+    Runs with D_f, G_f, R_f or test error NaN or infinite are left out of their point, with
+    one ``NonFiniteWarning``; ``n_points`` and ``runs_per_point`` count what remains.
 
     Returns:
         One row per group of ``by`` and quantity: ``r``, its bootstrap interval ``ci_low``,
         ``ci_high`` (``confidence`` level, ``n_boot`` resamples, ``seed``), ``n_points``
         (architectures), ``runs_per_point``, ``scale``. Empty when no point is left.
     """
-    points = architecture_points(table, cutoff=cutoff, delta=delta, stage=stage, train_size=train_size)
+    with dropped_as("correlations"):
+        points = architecture_points(table, cutoff=cutoff, delta=delta, stage=stage, train_size=train_size)
     if points.empty:
         return pd.DataFrame(columns=[*by, "quantity", "r", "ci_low", "ci_high", "n_points", "runs_per_point", "scale"])
     return _correlate_points(points, by, quantities, y, scale, n_boot, confidence, seed)
@@ -94,9 +98,11 @@ def power_laws(
     Returns:
         One row per (dataset, average, quantity): ``a, a_err, b, b_err, n_points`` (NaN with fewer
         than 3 points with positive values, as for the correlations), and ``paper_a``, ``paper_b`` for R_f on CIFAR10 with
-        the median estimator (eps_t ~ 0.2 sqrt(R_f)).
+        the median estimator (eps_t ~ 0.2 sqrt(R_f)). Runs with a NaN or infinite quantity are left
+        out of their point, with one ``NonFiniteWarning``.
     """
-    points = architecture_points(table, cutoff=cutoff, delta=delta, stage=stage, train_size=train_size)
+    with dropped_as("power_laws"):
+        points = architecture_points(table, cutoff=cutoff, delta=delta, stage=stage, train_size=train_size)
     records = []
     for (dataset, average), group in by_dataset_and_average(points):
         for quantity in quantities:
@@ -153,13 +159,16 @@ def grid_correlations(
     Returns:
         One row per (dataset, average, delta, cutoff, quantity): ``r``, ``n_points``,
         ``temperature`` and ``allowed`` (T_min <= T <= T_max for the dataset's image size,
-        ``image_size`` or the table's; NaN when unknown).
+        ``image_size`` or the table's; NaN when unknown). Runs with a NaN or infinite quantity are
+        left out of their points, with one ``NonFiniteWarning`` for all settings.
     """
     rows = table[(table["kind"] == "diffeo") & table["cutoff"].notna() & table["delta"].notna()]
     parts = []
-    for (cutoff, delta), _ in rows.groupby(["cutoff", "delta"], sort=True):
-        points = architecture_points(table, cutoff=float(cutoff), delta=float(delta), stage=stage,
-                                     train_size=train_size)
+    with dropped_as("grid_correlations"):
+        panels = {(cutoff, delta): architecture_points(table, cutoff=float(cutoff), delta=float(delta), stage=stage,
+                                                       train_size=train_size)
+                  for (cutoff, delta), _ in rows.groupby(["cutoff", "delta"], sort=True)}
+    for (cutoff, delta), points in panels.items():
         # nearest-delta selection per dataset: keep only the datasets that measured this delta
         points = points[np.isclose(points["delta"], delta, rtol=1e-6)]
         if points.empty:

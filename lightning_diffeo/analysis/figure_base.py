@@ -8,6 +8,8 @@ from typing import Literal
 
 from matplotlib.figure import Figure
 
+from lightning_diffeo.analysis.finite import Dropped
+
 __all__ = ["FIGURE_KINDS", "FigureOptions", "FigureResult"]
 
 FIGURE_KINDS = {
@@ -68,7 +70,9 @@ class FigureResult:
         title: one-line description.
         figure: the Figure, None when skipped.
         reason: why it was skipped, None when drawn.
-        runs: realisations behind each point ("5", or "3-5").
+        runs: realisations behind each point ("5", or "3-5"), after the runs left out.
+        dropped: the rows left out because a quantity the figure uses was NaN or infinite
+            (warned about once, ``NonFiniteWarning``), None when none.
     """
 
     name: str
@@ -77,6 +81,7 @@ class FigureResult:
     figure: Figure | None = None
     reason: str | None = None
     runs: str = ""
+    dropped: Dropped | None = None
 
     @property
     def paper(self) -> str:

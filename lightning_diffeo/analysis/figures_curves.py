@@ -11,13 +11,17 @@ from matplotlib.lines import Line2D
 
 from lightning_diffeo.analysis._plot import LABELS, QUANTITY_COLOURS, STAGE_STYLES, band, runs_per_point, set_log, slug
 from lightning_diffeo.analysis.figure_base import FigureOptions, FigureResult
+from lightning_diffeo.analysis.finite import collect_dropped, note_merged
 from lightning_diffeo.analysis.points import depth_profiles, noise_curves, size_curves
-from lightning_diffeo.analysis.table import by_dataset_and_average, size_text
+from lightning_diffeo.analysis.table import MEASURES, by_dataset_and_average, size_text
 
 __all__ = ["depth_profile", "noise", "stability_vs_size"]
 
-_CUTOFF_STYLES = ("-", "--", ":", "-.")
-_CUTOFF_MARKERS = ("o", "s", "^", "v", "D")
+# Dotted is kept for reference lines (P^-1, R_f = 1): one line style, one meaning. Beyond three
+# cutoffs the styles repeat, the markers tell them apart.
+_CUTOFF_STYLES = ("-", "--", "-.")
+_CUTOFF_MARKERS = ("o", "s", "^", "v", "D", "P")
+_REFERENCE = {"color": "grey", "linestyle": ":", "linewidth": 1.2}
 
 
 def _grid(fig: Figure, count: int, columns: int = 3):
@@ -30,18 +34,20 @@ def _grid(fig: Figure, count: int, columns: int = 3):
     return flat[:count]
 
 
-def _guide(ax, x0: float, y0: float, x1: float, slope: float, label: str) -> None:
-    """A dashed guide y ~ x^slope from x0 to x1, starting a little below the point (x0, y0)."""
+def _guide(ax, x0: float, y0: float, x1: float, slope: float, label: str | None, **style) -> None:
+    """A guide y ~ x^slope from x0 to x1, starting a little below the point (x0, y0); dashed black by default."""
     if not all(math.isfinite(v) and v > 0 for v in (x0, y0, x1)):
         return
     grid = np.geomspace(x0, x1 if x1 > x0 else x0 * 10, 20)
-    ax.plot(grid, 0.6 * y0 * (grid / x0) ** slope, color="black", linewidth=1, linestyle=(0, (4, 2)), label=label)
+    style = {"color": "black", "linewidth": 1, "linestyle": (0, (4, 2)), **style}
+    ax.plot(grid, 0.6 * y0 * (grid / x0) ** slope, label=label, **style)
 
 
 def stability_vs_size(table: pd.DataFrame, options: FigureOptions) -> list[FigureResult]:
     """D_f, G_f and R_f of the output against P, per architecture and cutoff, relative errors shaded."""
     kind, title = "stability_vs_size", "D_f, G_f, R_f vs training-set size P"
-    curves = size_curves(table, cutoff=options.cutoff, delta=options.delta, all_cutoffs=True)
+    with collect_dropped() as dropped:
+        curves = size_curves(table, cutoff=options.cutoff, delta=options.delta, all_cutoffs=True, quantities=MEASURES)
     if curves.empty or (curves.groupby(["dataset", "average", "arch"])["train_size"].nunique() < 2).all():
         return [FigureResult(kind, kind, title, reason="every architecture has a single training-set size P (need at "
                                                       "least 2)")]
@@ -50,6 +56,8 @@ def stability_vs_size(table: pd.DataFrame, options: FigureOptions) -> list[Figur
         archs = [a for a, part in group.groupby("arch", sort=True) if part["train_size"].nunique() >= 2]
         if not archs:
             continue
+        name = f"{kind}_{slug(dataset)}_{average}"
+        left_out = note_merged(dropped, name, dataset=dataset, average=average)
         cutoffs = sorted(group["cutoff"].unique())
         width = max(8.0, 4.6 * min(3, len(archs)))
         fig = Figure(figsize=(width, 3.8 * math.ceil(len(archs) / 3) + 0.9), layout="constrained")
@@ -60,28 +68,35 @@ def stability_vs_size(table: pd.DataFrame, options: FigureOptions) -> list[Figur
                 for quantity in ("G_f", "D_f", "R_f"):
                     low, high = band(curve[quantity], curve[f"{quantity}_rel_err"])
                     colour = QUANTITY_COLOURS[quantity]
-                    ax.plot(curve["train_size"], curve[quantity], color=colour, linestyle=_CUTOFF_STYLES[k % 4],
-                            marker=_CUTOFF_MARKERS[k % 5], markersize=3)
+                    ax.plot(curve["train_size"], curve[quantity], color=colour, linestyle=_cutoff_style(k),
+                            marker=_cutoff_marker(k), markersize=3)
                     ax.fill_between(curve["train_size"], low, high, color=colour, alpha=0.18, linewidth=0)
             main = part[np.isclose(part["cutoff"], cutoffs[0])].sort_values("train_size")
             _guide(ax, float(main["train_size"].iloc[0]), float(main["R_f"].iloc[0]), float(main["train_size"].iloc[-1]),
-                   -1.0, None)
+                   -1.0, None, **_REFERENCE)
             if set_log(ax, part["train_size"], part[["G_f", "D_f", "R_f"]].to_numpy().ravel()):
                 ax.set_xticks(sorted(part["train_size"].unique()))  # the measured sizes
             ax.set_title(str(arch), fontsize=10)
             ax.set_xlabel(LABELS["train_size"])
             ax.set_ylabel("$D_f$, $G_f$, $R_f$")
         handles = [Line2D([], [], color=QUANTITY_COLOURS[q], label=LABELS[q]) for q in ("G_f", "D_f", "R_f")]
-        handles += [Line2D([], [], color="grey", linestyle=_CUTOFF_STYLES[k % 4], marker=_CUTOFF_MARKERS[k % 5],
+        handles += [Line2D([], [], color="grey", linestyle=_cutoff_style(k), marker=_cutoff_marker(k), markersize=4,
                            label=f"c = {c:g}") for k, c in enumerate(cutoffs)]
-        handles.append(Line2D([], [], color="black", linestyle=(0, (4, 2)), label="reference slope $P^{-1}$"))
+        handles.append(Line2D([], [], label="reference slope $P^{-1}$", **_REFERENCE))
         fig.legend(handles=handles, loc="outside lower center", ncol=len(handles) if width >= 12 else 3, fontsize=8)
         runs = runs_per_point(group[group["arch"].isin(archs)])
         fig.suptitle(f"{dataset}, {average}: stability vs P at delta = {group['delta'].iloc[0]:.2g} px "
                      f"(shaded: relative error; {runs} runs per point)")
-        results.append(FigureResult(f"{kind}_{slug(dataset)}_{average}", kind, f"{dataset}, {average}: {title}", fig,
-                                    runs=runs))
+        results.append(FigureResult(name, kind, f"{dataset}, {average}: {title}", fig, runs=runs, dropped=left_out))
     return results
+
+
+def _cutoff_style(k: int) -> str:
+    return _CUTOFF_STYLES[k % len(_CUTOFF_STYLES)]
+
+
+def _cutoff_marker(k: int) -> str:
+    return _CUTOFF_MARKERS[k % len(_CUTOFF_MARKERS)]
 
 
 def _is_simple(part: pd.DataFrame) -> bool:
@@ -93,7 +108,8 @@ def _is_simple(part: pd.DataFrame) -> bool:
 def depth_profile(table: pd.DataFrame, options: FigureOptions) -> list[FigureResult]:
     """R_f against relative depth: at initialisation dashed, trained solid (Fig 14)."""
     kind, title = "depth_profile", "R_f vs relative depth, init (dashed) and trained (solid)"
-    profiles = depth_profiles(table, cutoff=options.cutoff, delta=options.delta)
+    with collect_dropped() as dropped:
+        profiles = depth_profiles(table, cutoff=options.cutoff, delta=options.delta)
     profiles = profiles[profiles["stage"].isin(STAGE_STYLES)] if not profiles.empty else profiles
     layers = profiles.groupby(["dataset", "average", "arch", "stage"])["relative_depth"].nunique() if not profiles.empty \
         else pd.Series(dtype=int)
@@ -102,6 +118,8 @@ def depth_profile(table: pd.DataFrame, options: FigureOptions) -> list[FigureRes
                                                       "'best'")]
     results = []
     for (dataset, average), group in by_dataset_and_average(profiles):
+        stem = f"{kind}_{slug(dataset)}_{average}"
+        left_out = note_merged(_of_stages(dropped), stem, dataset=dataset, average=average)
         archs = sorted(group["arch"].unique())
         has_depth = "depth" in group.columns and group["depth"].notna().any()
         panels = {"simple nets (depth <= 8)": [a for a in archs if _is_simple(group[group["arch"] == a])],
@@ -121,32 +139,40 @@ def depth_profile(table: pd.DataFrame, options: FigureOptions) -> list[FigureRes
                                 group.loc[group["arch"] == arch, "stage"]) else None)
                     low, high = band(curve["R_f"], curve["R_f_rel_err"])
                     ax.fill_between(curve["relative_depth"], low, high, color=f"C{index % 10}", alpha=0.12, linewidth=0)
-            ax.axhline(1.0, color="grey", linewidth=0.8)
+            ax.axhline(1.0, **_REFERENCE)
             set_log(ax, None, group.loc[group["arch"].isin(members), "R_f"])
             ax.set_xlabel(LABELS["relative_depth"])
             ax.set_ylabel(LABELS["R_f"])
             ax.set_title(name, fontsize=10)
             handles, _ = ax.get_legend_handles_labels()
             handles += [Line2D([], [], color="grey", linestyle=s, label=st) for st, s in STAGE_STYLES.items()]
+            handles.append(Line2D([], [], label="$R_f = 1$", **_REFERENCE))
             ax.legend(handles=handles, fontsize=7, ncol=2)
         runs = runs_per_point(group)
         fig.suptitle(f"{dataset}, {average}: R_f per layer (c = {group['cutoff'].iloc[0]:g}, "
                      f"delta = {group['delta'].iloc[0]:.2g} px, {size_text(group['train_size'])}; {runs} runs per point)",
                      fontsize=10)
-        results.append(FigureResult(f"{kind}_{slug(dataset)}_{average}", kind, f"{dataset}, {average}: {title}", fig,
-                                    runs=runs))
+        results.append(FigureResult(stem, kind, f"{dataset}, {average}: {title}", fig, runs=runs, dropped=left_out))
     return results
+
+
+def _of_stages(parts: list[pd.DataFrame]) -> list[pd.DataFrame]:
+    """The rows left out of the stages the depth profile draws."""
+    return [part[part["stage"].isin(STAGE_STYLES)] for part in parts]
 
 
 def noise(table: pd.DataFrame, options: FigureOptions) -> list[FigureResult]:
     """G_f of the output against the noise norm, one curve per architecture, slope-2 guide (Fig 11)."""
     kind, title = "noise", "G_f vs noise norm"
-    curves = noise_curves(table) if (table["kind"] == "noise").any() else pd.DataFrame()
+    with collect_dropped() as dropped:
+        curves = noise_curves(table) if (table["kind"] == "noise").any() else pd.DataFrame()
     if curves.empty or (curves.groupby(["dataset", "average", "arch"])["noise_norm"].nunique() < 2).all():
         return [FigureResult(kind, kind, title, reason="no noise-only rows (kind == 'noise') with two or more noise "
                                                       "norms for a trained network")]
     results = []
     for (dataset, average), group in by_dataset_and_average(curves):
+        name = f"{kind}_{slug(dataset)}_{average}"
+        left_out = note_merged(dropped, name, dataset=dataset, average=average)
         fig = Figure(figsize=(6.4, 4.6), layout="constrained")
         ax = fig.subplots()
         for index, (arch, curve) in enumerate(group.groupby("arch", sort=True)):
@@ -163,6 +189,5 @@ def noise(table: pd.DataFrame, options: FigureOptions) -> list[FigureResult]:
         runs = runs_per_point(group)
         ax.set_title(f"{dataset}, {average}: stability to isotropic noise ({size_text(group['train_size'])}; "
                      f"{runs} runs per point)", fontsize=9)
-        results.append(FigureResult(f"{kind}_{slug(dataset)}_{average}", kind, f"{dataset}, {average}: {title}", fig,
-                                    runs=runs))
+        results.append(FigureResult(name, kind, f"{dataset}, {average}: {title}", fig, runs=runs, dropped=left_out))
     return results

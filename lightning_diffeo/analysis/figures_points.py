@@ -13,9 +13,11 @@ from matplotlib.lines import Line2D
 from lightning_diffeo.analysis._plot import (
     LABELS,
     add_depth_colourbar,
+    arch_colours,
+    arch_handles,
     depth_colours,
     fmt,
-    label_points as label_points_,
+    label_points,
     log_errors,
     marker,
     marker_handles,
@@ -25,6 +27,7 @@ from lightning_diffeo.analysis._plot import (
     tidy_log_axes,
 )
 from lightning_diffeo.analysis.figure_base import FigureOptions, FigureResult
+from lightning_diffeo.analysis.finite import collect_dropped, note_merged
 from lightning_diffeo.analysis.paper import PAPER_POWER_LAW, paper_correlations
 from lightning_diffeo.analysis.points import architecture_points, size_curves
 from lightning_diffeo.analysis.scales import is_allowed
@@ -57,11 +60,15 @@ def _setting_text(points: pd.DataFrame) -> str:
 
 
 def scatter_panel(ax: Axes, points: pd.DataFrame, quantity: str, options: FigureOptions, colours: list,
-                  fit: bool = True, label_points: bool = True, legend: bool = True,
-                  reference: tuple[float, float] | None = None) -> None:
+                  fit: bool = True, legend: bool = True,
+                  reference: tuple[float, float] | None = None) -> tuple[bool, list]:
     """Test error against ``quantity`` (D_f, G_f, R_f or inv_G_f), one point per row, with error bars,
     the power-law fit and the correlation coefficient in the legend; log-log axes.
-    ``reference`` (a, b) adds the published law a X^b, dotted."""
+    ``reference`` (a, b) adds the published law a X^b, dotted.
+
+    Returns:
+        Whether log axes were set (points to label), and the legend's handles (fit, reference, r).
+    """
     x, x_err = _values(points, quantity)
     y, y_err = points["test_error"].to_numpy(float), points["test_error_rel_err"].to_numpy(float)
     for i, (_, row) in enumerate(points.iterrows()):
@@ -87,21 +94,23 @@ def scatter_panel(ax: Axes, points: pd.DataFrame, quantity: str, options: Figure
     drawn = set_log(ax, x, y)
     ax.set_xlabel(LABELS[quantity])
     ax.set_ylabel(LABELS["test_error"])
-    if label_points and drawn:
-        label_points_(ax, x, y, points["arch"])
+    return drawn, handles
 
 
 def error_vs_stability(table: pd.DataFrame, options: FigureOptions) -> list[FigureResult]:
     """Test error against D_f, 1/G_f and R_f, one point per architecture, per dataset and average."""
     kind, title = "error_vs_stability", "test error vs D_f, 1/G_f, R_f across architectures"
     reason = _no_error(table)
-    points = pd.DataFrame() if reason else architecture_points(table, cutoff=options.cutoff, delta=options.delta)
+    with collect_dropped() as dropped:
+        points = pd.DataFrame() if reason else architecture_points(table, cutoff=options.cutoff, delta=options.delta)
     if reason is None and points.empty:
         reason = "no trained ('best' stage) diffeomorphism measurements in the table"
     if reason:
         return [FigureResult(kind, kind, title, reason=reason)]
     results = []
     for (dataset, average), group in by_dataset_and_average(points):
+        name = f"{kind}_{slug(dataset)}_{average}"
+        left_out = note_merged(dropped, name, dataset=dataset, average=average)
         group = group.reset_index(drop=True)
         fig = Figure(figsize=(14, 4.6), layout="constrained")
         axes = fig.subplots(1, 3)
@@ -109,15 +118,18 @@ def error_vs_stability(table: pd.DataFrame, options: FigureOptions) -> list[Figu
         published = paper_correlations(dataset)
         law = (PAPER_POWER_LAW["a"], PAPER_POWER_LAW["b"]) if (
             published is not None and published[0] == PAPER_POWER_LAW["dataset"] and average == "median") else None
-        for ax, quantity in zip(axes, ("D_f", "inv_G_f", "R_f")):
-            scatter_panel(ax, group, quantity, options, colours, reference=law if quantity == "R_f" else None)
+        quantities = ("D_f", "inv_G_f", "R_f")
+        drawn = [scatter_panel(ax, group, quantity, options, colours, reference=law if quantity == "R_f" else None)[0]
+                 for ax, quantity in zip(axes, quantities)]
         add_depth_colourbar(fig, axes, norm)
         fig.legend(handles=marker_handles({marker(row) for _, row in group.iterrows()}), loc="outside lower center",
                    ncol=4, fontsize=8)
         runs = runs_per_point(group)
         fig.suptitle(f"{dataset}, {average}: test error vs stability ({_setting_text(group)}; {runs} runs per point)")
-        results.append(FigureResult(f"{kind}_{slug(dataset)}_{average}", kind, f"{dataset}, {average}: {title}", fig,
-                                    runs=runs))
+        for ax, quantity, labelled in zip(axes, quantities, drawn):
+            if labelled:
+                label_points(ax, _values(group, quantity)[0], group["test_error"].to_numpy(float), group["arch"])
+        results.append(FigureResult(name, kind, f"{dataset}, {average}: {title}", fig, runs=runs, dropped=left_out))
     return results
 
 
@@ -130,7 +142,8 @@ def _identity(points: pd.DataFrame) -> list[str]:
 def mean_vs_median(table: pd.DataFrame, options: FigureOptions) -> list[FigureResult]:
     """D_f, G_f, R_f with the mean estimator against the median estimator, per architecture (Fig 17)."""
     kind, title = "mean_vs_median", "mean vs median estimator of D_f, G_f, R_f"
-    points = architecture_points(table, cutoff=options.cutoff, delta=options.delta)
+    with collect_dropped() as dropped:
+        points = architecture_points(table, cutoff=options.cutoff, delta=options.delta, quantities=MEASURES)
     if points.empty or not {"median", "mean"} <= set(points["average"]):
         return [FigureResult(kind, kind, title, reason="needs both average='median' and average='mean' rows")]
     keys = _identity(points)
@@ -140,10 +153,13 @@ def mean_vs_median(table: pd.DataFrame, options: FigureOptions) -> list[FigureRe
         return [FigureResult(kind, kind, title, reason="no architecture has both median and mean rows")]
     results = []
     for dataset, group in paired.groupby("dataset", sort=True):
+        name = f"{kind}_{slug(dataset)}"
+        left_out = note_merged(dropped, name, dataset=dataset)
         group = group.reset_index(drop=True)
         fig = Figure(figsize=(13, 4.4), layout="constrained")
         axes = fig.subplots(1, 3)
         colours, norm = depth_colours(group)
+        panels = []
         for ax, quantity in zip(axes, MEASURES):
             x, y = group[f"{quantity}_median"].to_numpy(float), group[f"{quantity}_mean"].to_numpy(float)
             for i, (_, row) in enumerate(group.iterrows()):
@@ -155,23 +171,37 @@ def mean_vs_median(table: pd.DataFrame, options: FigureOptions) -> list[FigureRe
                 span = np.array([finite.min() / 1.5, finite.max() * 1.5])
                 ax.plot(span, span, color="grey", linewidth=0.8, linestyle=":", label="mean = median")
                 ax.legend(fontsize=7, loc="upper left")
-            drawn = set_log(ax, x, y)
+            if set_log(ax, x, y):
+                panels.append((ax, x, y))
             ax.set_xlabel(f"{LABELS[quantity]}, median")
             ax.set_ylabel(f"{LABELS[quantity]}, mean")
-            if drawn:
-                label_points_(ax, x, y, group["arch"])
         add_depth_colourbar(fig, axes, norm)
-        runs = runs_per_point(group.rename(columns={"n_median": "n"}))
+        fig.legend(handles=marker_handles({marker(row) for _, row in group.iterrows()}), loc="outside lower center",
+                   ncol=4, fontsize=8)
+        runs = _runs_of_pairs(group)
         fig.suptitle(f"{dataset}: mean vs median estimator ({_setting_text(group)}; {runs} runs per point)")
-        results.append(FigureResult(f"{kind}_{slug(dataset)}", kind, f"{dataset}: {title}", fig, runs=runs))
+        for ax, x, y in panels:
+            label_points(ax, x, y, group["arch"])
+        results.append(FigureResult(name, kind, f"{dataset}: {title}", fig, runs=runs, dropped=left_out))
     return results
 
 
+def _runs_of_pairs(group: pd.DataFrame) -> str:
+    """Runs per point of paired median and mean points: both estimators' counts."""
+    counts = pd.concat([group["n_median"], group["n_mean"]]).rename("n").to_frame()
+    return runs_per_point(counts)
+
+
 def size_trajectories(table: pd.DataFrame, options: FigureOptions) -> list[FigureResult]:
-    """Curves in the (R_f, test error) plane as P varies, per architecture, over the fit of all architectures (Fig 18)."""
+    """Curves in the (R_f, test error) plane as P varies, per architecture, over the fit of all architectures (Fig 18).
+
+    Each curve's ends are labelled with their P where the label overlaps nothing; the legend
+    gives the range of P either way.
+    """
     kind, title = "size_trajectories", "test error vs R_f for varying training-set size P"
     reason = _no_error(table)
-    curves = pd.DataFrame() if reason else size_curves(table, cutoff=options.cutoff, delta=options.delta)
+    with collect_dropped() as dropped:
+        curves = pd.DataFrame() if reason else size_curves(table, cutoff=options.cutoff, delta=options.delta)
     if reason is None:
         counts = curves.groupby(["dataset", "average", "arch"])["train_size"].nunique() if not curves.empty else None
         if counts is None or (counts < 2).all():
@@ -184,28 +214,44 @@ def size_trajectories(table: pd.DataFrame, options: FigureOptions) -> list[Figur
         archs = [a for a, part in group.groupby("arch", sort=True) if part["train_size"].nunique() >= 2]
         if not archs:
             continue
-        fig = Figure(figsize=(7, 5.2), layout="constrained")
+        name = f"{kind}_{slug(dataset)}_{average}"
+        left_out = note_merged(dropped, name, dataset=dataset, average=average)
+        fig = Figure(figsize=(8.2, 5.2), layout="constrained")
         ax = fig.subplots()
-        scatter_panel(ax, largest, "R_f", options, ["lightgrey"] * len(largest), label_points=False)
-        for index, arch in enumerate(archs):
+        # its legend (fit and r) is replaced by the figure's own, below
+        _, fit_handles = scatter_panel(ax, largest, "R_f", options, ["lightgrey"] * len(largest))
+        colours = arch_colours(archs)
+        ends = []
+        for arch in archs:
             part = group[group["arch"] == arch].sort_values("train_size")
-            ax.plot(part["R_f"], part["test_error"], marker="o", markersize=4, color=f"C{index % 10}", label=arch)
-            # smallest P: top right of its curve, labelled on its left; largest P: labelled on its right
-            for end, offset, align in ((part.iloc[0], (-5, 3), "right"), (part.iloc[-1], (5, -8), "left")):
-                ax.annotate(f"P={end['train_size']:g}", (end["R_f"], end["test_error"]), xytext=offset, ha=align,
-                            textcoords="offset points", fontsize=6, color=f"C{index % 10}")
-        fit_handles = list(ax.get_legend().legend_handles) if ax.get_legend() is not None else []
-        curve_handles = [line for line in ax.get_lines() if line.get_label() in archs]
-        ax.legend(handles=fit_handles + curve_handles, fontsize=7, loc="best")
+            ax.plot(part["R_f"], part["test_error"], marker=marker(part.iloc[0]), markersize=5, color=colours[arch],
+                    markeredgecolor="black", markeredgewidth=0.4, label=arch)
+            ends += [(row["R_f"], row["test_error"], f"P={row['train_size']:g}", colours[arch])
+                     for row in (part.iloc[0], part.iloc[-1])]
         if ax.get_xscale() == "log":
             ax.margins(0.1)  # room for the P labels
             tidy_log_axes(ax)  # the curves widened the limits
+        sizes = sorted(group.loc[group["arch"].isin(archs), "train_size"].unique())
+        grey = Line2D([], [], linestyle="", marker="o", color="lightgrey", markeredgecolor="black", markeredgewidth=0.5,
+                      markersize=7, label=f"all architectures at P = {largest['train_size'].iloc[0]:g}")
+        p_note = Line2D([], [], linestyle="", label=f"curves: P = {sizes[0]:g} to {sizes[-1]:g}, ends labelled\n"
+                                                    "where the label fits")
+        curve_handles = [line for line in ax.get_lines() if line.get_label() in archs]
+        ax.legend(handles=[*curve_handles, grey, *fit_handles, *marker_handles(_markers(group, archs, largest)),
+                           p_note], fontsize=7, loc="upper left", bbox_to_anchor=(1.02, 1.0), borderaxespad=0)
         runs = runs_per_point(group)
         ax.set_title(f"{dataset}, {average}: c = {group['cutoff'].iloc[0]:g}, delta = {group['delta'].iloc[0]:.2g} px; "
-                     f"{runs} runs per point\ngrey: all architectures at the largest P", fontsize=9)
-        results.append(FigureResult(f"{kind}_{slug(dataset)}_{average}", kind, f"{dataset}, {average}: {title}", fig,
-                                    runs=runs))
+                     f"{runs} runs per point", fontsize=9)
+        if ax.get_xscale() == "log":
+            xs, ys, labels, text_colours = zip(*ends)
+            label_points(ax, xs, ys, labels, fontsize=6, colours=text_colours)
+        results.append(FigureResult(name, kind, f"{dataset}, {average}: {title}", fig, runs=runs, dropped=left_out))
     return results or [FigureResult(kind, kind, title, reason="no architecture has two training-set sizes")]
+
+
+def _markers(group: pd.DataFrame, archs: list[str], largest: pd.DataFrame) -> set[str]:
+    rows = [group[group["arch"] == arch].iloc[0] for arch in archs] + [row for _, row in largest.iterrows()]
+    return {marker(row) for row in rows}
 
 
 def _subset(values: list[float], limit: int) -> list[float]:
@@ -216,6 +262,8 @@ def _subset(values: list[float], limit: int) -> list[float]:
 
 def delta_cutoff_grid(table: pd.DataFrame, options: FigureOptions) -> list[FigureResult]:
     """Test error against D_f, G_f and R_f for every measured (delta, cutoff), allowed T on green (Fig 21).
+
+    A colour and marker per architecture, named in the legend below the grid.
 
     Rows are the deltas of the cutoff measured at the most deltas (at most 6, spread over
     them); each panel shows, at its cutoff, the measured delta nearest its row's within a
@@ -236,11 +284,15 @@ def delta_cutoff_grid(table: pd.DataFrame, options: FigureOptions) -> list[Figur
         if len(deltas) * len(cutoffs) < 2:
             continue
         n = options.image_size or image_size_of(table, dataset)
-        panels = {(d, c): architecture_points(table[table["dataset"] == dataset], cutoff=c, delta=d)
-                  for d in deltas for c in cutoffs}
+        with collect_dropped() as dropped:
+            panels = {(d, c): architecture_points(table[table["dataset"] == dataset], cutoff=c, delta=d)
+                      for d in deltas for c in cutoffs}
+        colours = arch_colours(pd.concat(panels.values())["arch"])
         for average in sorted(part["average"].unique(), key=lambda a: ({"median": 0, "mean": 1}.get(a, 2), a)):
             for quantity in MEASURES:
-                fig = Figure(figsize=(max(3.2 * len(cutoffs) + 0.8, 7.5), 2.9 * len(deltas) + 0.9),
+                name = f"{kind}_{slug(dataset)}_{average}_{quantity}"
+                left_out = note_merged(dropped, name, dataset=dataset, average=average)
+                fig = Figure(figsize=(max(3.2 * len(cutoffs) + 0.8, 7.5), 2.9 * len(deltas) + 1.3),
                              layout="constrained")
                 axes = fig.subplots(len(deltas), len(cutoffs), squeeze=False, sharey=True)
                 runs = []
@@ -254,8 +306,8 @@ def delta_cutoff_grid(table: pd.DataFrame, options: FigureOptions) -> list[Figur
                         ax.set_axis_off()
                         continue
                     runs.append(points)
-                    colours, _ = depth_colours(points)
-                    scatter_panel(ax, points, quantity, options, colours, fit=False, label_points=False, legend=False)
+                    scatter_panel(ax, points, quantity, options, [colours[str(a)] for a in points["arch"]], fit=False,
+                                  legend=False)
                     c_r = pearson(_values(points, quantity)[0], points["test_error"], scale=options.scale, n_boot=0)
                     temperature = float(points["temperature"].iloc[0])
                     if n is not None and is_allowed(n, float(c), temperature):
@@ -268,10 +320,14 @@ def delta_cutoff_grid(table: pd.DataFrame, options: FigureOptions) -> list[Figur
                         ax.set_ylabel("")
                 allowed_note = (f"green: T_min <= T <= T_max for {n}x{n} images" if n is not None
                                 else "allowed range unknown (no image size)")
-                runs_text = runs_per_point(pd.concat(runs)) if runs else "0"
+                shown_points = pd.concat(runs) if runs else pd.DataFrame(columns=["arch"])
+                if runs:
+                    fig.legend(handles=arch_handles(shown_points, colours), loc="outside lower center",
+                               ncol=min(len(colours), 6), fontsize=8)
+                runs_text = runs_per_point(shown_points) if runs else "0"
                 fig.suptitle(f"{dataset}, {average}: test error vs {quantity}\n{allowed_note}; {runs_text} runs per "
                              f"point; r on {options.scale} scales", fontsize=10)
-                results.append(FigureResult(f"{kind}_{slug(dataset)}_{average}_{quantity}", kind,
+                results.append(FigureResult(name, kind,
                                             f"{dataset}, {average}: test error vs {quantity} for each (delta, cutoff)",
-                                            fig, runs=runs_text))
+                                            fig, runs=runs_text, dropped=left_out))
     return results or [FigureResult(kind, kind, title, reason="no dataset has two (delta, cutoff) settings")]

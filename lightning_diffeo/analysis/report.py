@@ -5,7 +5,8 @@ from __future__ import annotations
 import json
 import math
 import os
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
@@ -13,9 +14,11 @@ from typing import Literal
 import pandas as pd
 
 from lightning_diffeo._atomic import atomic_write_text
-from lightning_diffeo.analysis._plot import fmt, save
+from lightning_diffeo.plotstyle import save_figure
+from lightning_diffeo.analysis._plot import fmt
 from lightning_diffeo.analysis.correlate import correlation_table, correlations, power_laws
 from lightning_diffeo.analysis.figures import FIGURE_KINDS, FigureOptions, FigureResult, make_figures
+from lightning_diffeo.analysis.finite import Dropped, collect_dropped, note_merged
 from lightning_diffeo.analysis.points import architecture_points, main_setting
 from lightning_diffeo.analysis.stats import aggregate
 from lightning_diffeo.analysis.table import MEASURES, load_table, size_text
@@ -28,11 +31,13 @@ _FORMATS = ("png", "pdf")
 
 @dataclass
 class Report:
-    """What ``write_report`` wrote: the folder, the files, and the figures skipped with their reasons."""
+    """What ``write_report`` wrote: the folder, the files, the figures skipped with their reasons, and
+    the rows each figure or table left out for a NaN or infinite value (each also warned about once)."""
 
     folder: Path
     files: list[Path] = field(default_factory=list)
     figures: list[FigureResult] = field(default_factory=list)
+    dropped: list[Dropped] = field(default_factory=list)
 
     @property
     def skipped(self) -> list[FigureResult]:
@@ -153,21 +158,26 @@ def write_report(
     description = description or spec_description
     report = Report(out)
     report.figures = make_figures(table, options)
+    report.dropped += [result.dropped for result in report.figures if result.dropped is not None]
     for result in report.figures:
         if result.figure is not None:
             for suffix in formats:
-                report.files.append(save(result.figure, out / "figures" / f"{result.name}.{suffix}"))
+                report.files.append(save_figure(result.figure, out / "figures" / f"{result.name}.{suffix}"))
 
-    aggregated = aggregate(table)
+    with _left_out(report, "aggregated.csv"):
+        aggregated = aggregate(table)
     report.files.append(_write_csv(aggregated, out / "aggregated.csv"))
-    points = architecture_points(table, cutoff=options.cutoff, delta=options.delta)
+    with _left_out(report, "points.csv"):
+        points = architecture_points(table, cutoff=options.cutoff, delta=options.delta)
     report.files.append(_write_csv(points, out / "points.csv"))
     table2, laws = pd.DataFrame(), pd.DataFrame()
     if "test_error" in table.columns and not points.empty:
-        laws = power_laws(table, cutoff=options.cutoff, delta=options.delta)
+        with _left_out(report, "power_laws.csv"):
+            laws = power_laws(table, cutoff=options.cutoff, delta=options.delta)
         report.files.append(_write_csv(laws, out / "power_laws.csv"))
-        long = correlations(table, scale=options.scale, cutoff=options.cutoff, delta=options.delta,
-                            n_boot=options.n_boot, seed=options.seed)
+        with _left_out(report, "correlations.csv, table2"):
+            long = correlations(table, scale=options.scale, cutoff=options.cutoff, delta=options.delta,
+                                n_boot=options.n_boot, seed=options.seed)
         report.files.append(_write_csv(long, out / "correlations.csv"))
         table2 = correlation_table(long)
         report.files.append(_write_csv(table2, out / "table2.csv"))
@@ -175,6 +185,16 @@ def write_report(
     markdown = _report_markdown(table, report, table2, laws, description, spec_file, options, formats)
     report.files.append(atomic_write_text(out / "report.md", markdown))
     return report
+
+
+@contextmanager
+def _left_out(report: Report, what: str) -> Iterator[None]:
+    """The rows the statistics of this block leave out: one warning, as ``what``, and a line of report.md."""
+    with collect_dropped() as parts:
+        yield
+    dropped = note_merged(parts, what, stacklevel=3)
+    if dropped is not None:
+        report.dropped.append(dropped)
 
 
 def _write_csv(frame: pd.DataFrame, path: Path) -> Path:
@@ -193,6 +213,14 @@ def _laws_markdown(laws: pd.DataFrame) -> str:
                      "a ± a_err": "n/a" if math.isnan(row["a"]) else f"{row['a']:.3g} ± {row['a_err']:.2g}",
                      "points": row["n_points"], "paper": paper})
     return _markdown_table(pd.DataFrame.from_records(rows))
+
+
+def _dropped_summary(dropped: list[Dropped]) -> str:
+    if not dropped:
+        return "- no row left out for a NaN or infinite D_f, G_f, R_f or test error"
+    runs = sorted({run for item in dropped for run in item.runs})
+    return (f"- rows of {len(runs)} run{'' if len(runs) == 1 else 's'} left out for a NaN or infinite value, by "
+            f"{len(dropped)} of the figures and tables (see *Rows left out* below)")
 
 
 def _report_markdown(table: pd.DataFrame, report: Report, table2: pd.DataFrame, laws: pd.DataFrame,
@@ -218,10 +246,17 @@ def _report_markdown(table: pd.DataFrame, report: Report, table2: pd.DataFrame, 
         "sqrt(n), NaN for n = 1",
         f"- correlation coefficients: Pearson on {options.scale} scales, {options.n_boot} bootstrap resamples "
         f"(seed {options.seed}), 95% interval in brackets",
-        "",
-        "## Figures",
+        _dropped_summary(report.dropped),
         "",
     ]
+    if report.dropped:
+        lines += ["## Rows left out: NaN or infinite values", "",
+                  "A row with D_f, G_f, R_f or the test error NaN or infinite is left out of every quantity of its "
+                  "point (D_f, G_f and R_f of a point come from the same runs); `n`, error bars and titles count the "
+                  "runs that remain.", ""]
+        lines += [f"- {dropped.message(limit=None)}" for dropped in report.dropped]
+        lines.append("")
+    lines += ["## Figures", ""]
     for kind, paper in FIGURE_KINDS.items():
         for result in (r for r in report.figures if r.kind == kind):
             if result.figure is None:

@@ -14,6 +14,8 @@ import numpy as np
 import pandas as pd
 from scipy import stats as _stats
 
+from lightning_diffeo.analysis.finite import note_dropped, required_quantities, split_finite
+
 __all__ = [
     "REALISATION_COLUMNS",
     "Correlation",
@@ -43,14 +45,15 @@ def log_mean(values: Sequence[float] | np.ndarray) -> tuple[float, float, int]:
     The relative error is s / sqrt(n), with s the sample standard deviation (ddof = 1) of
     ln(values): the standard error of ln(geometric mean), i.e. its relative uncertainty
     (d ln x = dx / x). It is NaN for n = 1 (one realisation says nothing about the spread).
-    NaN values are left out; a zero gives a geometric mean of 0 and a NaN error.
+    NaN and infinite values are left out (``n`` counts the others); a zero gives a geometric
+    mean of 0 and a NaN error.
 
-    >>> mean, rel_err, n = log_mean([1.0, 4.0])
+    >>> mean, rel_err, n = log_mean([1.0, 4.0, float("nan")])
     >>> round(mean, 6), round(rel_err, 6), n
     (2.0, 0.693147, 2)
     """
     array = np.asarray(values, dtype=float)
-    array = array[~np.isnan(array)]
+    array = array[np.isfinite(array)]
     n = int(array.size)
     if n == 0:
         return np.nan, np.nan, 0
@@ -80,25 +83,35 @@ def default_keys(table: pd.DataFrame) -> list[str]:
     ]
 
 
-def aggregate(table: pd.DataFrame, by: Sequence[str] | None = None) -> pd.DataFrame:
+def aggregate(table: pd.DataFrame, by: Sequence[str] | None = None, *,
+              quantities: Sequence[str] | None = None) -> pd.DataFrame:
     """Combine realisations: geometric means of D_f, G_f, R_f and test error, relative errors, n.
+
+    Every quantity of a group is averaged over the same rows: a row with any of ``quantities``
+    NaN or infinite is left out of all of them (noise-only rows, ``kind == "noise"``, need only
+    G_f; a test error that is NaN on every row is a study without test runs and is not
+    required), and one ``NonFiniteWarning`` names the runs left out. A group whose every row is
+    left out has no row in the result.
 
     Args:
         table: the study table (or any selection of its rows).
         by: grouping keys; default ``default_keys(table)``. ``average`` (median or mean
             estimator) and ``kind`` are always added: the two estimators are never mixed.
+        quantities: the quantities averaged; default those of D_f, G_f, R_f, test_error that
+            the table has.
 
     Returns:
-        One row per group: the keys, ``n`` (rows, i.e. realisations, in the group), and for each
-        of D_f, G_f, R_f, test_error present, the geometric mean under its own name and the
-        relative error (see ``log_mean``: std of the log with ddof = 1, over sqrt(n); NaN for
-        n = 1) as ``<name>_rel_err``; ``fraction_diffeomorphic`` as an arithmetic mean.
-        Since ln R_f = ln D_f - ln G_f run by run, the geometric mean of R_f equals the ratio of
-        those of D_f and G_f.
+        One row per group: the keys, ``n`` (the rows, i.e. realisations, averaged), and for each
+        quantity the geometric mean under its own name and the relative error (see ``log_mean``:
+        std of the log with ddof = 1, over sqrt(n); NaN for n = 1) as ``<name>_rel_err``;
+        ``fraction_diffeomorphic`` as an arithmetic mean. Since ln R_f = ln D_f - ln G_f run by
+        run and the three are averaged over the same runs, the geometric mean of R_f equals the
+        ratio of those of D_f and G_f.
 
     Raises:
-        ValueError: unknown keys, or a group holding two rows of the same run (the keys
-            do not identify a measurement; add e.g. ``layer``, ``cutoff`` or ``temperature``).
+        ValueError: unknown keys or quantities, a negative value, or a group holding two rows
+            of the same run (the keys do not identify a measurement; add e.g. ``layer``,
+            ``cutoff`` or ``temperature``).
     """
     keys = list(default_keys(table) if by is None else by)
     for extra in ("average", "kind"):
@@ -115,7 +128,15 @@ def aggregate(table: pd.DataFrame, by: Sequence[str] | None = None) -> pd.DataFr
             f"by={keys} leaves several rows of run {example['run_id']!r} in one group; add the keys that "
             "tell them apart (layer, cutoff, temperature, ...)"
         )
-    values = [name for name in AGGREGATED if name in table.columns]
+    if quantities is None:
+        values = [name for name in AGGREGATED if name in table.columns]
+    else:
+        values = list(quantities)
+        missing = [name for name in values if name not in table.columns]
+        if missing:
+            raise ValueError(f"quantities must be columns of the table, got unknown {missing}")
+    table, left_out = split_finite(table, required_quantities(table, values))
+    note_dropped(left_out, "aggregate", stacklevel=2)
     work = table[keys].copy()
     with np.errstate(divide="ignore", invalid="ignore"):
         for name in values:

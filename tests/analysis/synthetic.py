@@ -89,3 +89,12 @@ def synthetic_table(
                                                 "R_f": math.nan, "fraction_diffeomorphic": math.nan, "kind": "noise",
                                                 "noise_norm": norm})
     return pd.DataFrame.from_records(records)
+
+
+def small_table(**overrides) -> pd.DataFrame:
+    """Four architectures (plain, plain, batch-norm, batch-norm + skip), 2 seeds, P in {512, 4096}, c in {3, 15},
+    delta in {0.5, 1}, 3 layers, both averages, noise rows: every figure kind, quickly."""
+    settings = dict(archs={k: ARCHS[k] for k in ("fc4", "lenet", "vgg11bn", "resnet18")}, seeds=2,
+                    train_sizes=(512, 4096), cutoffs=(3.0, 15.0), deltas=(0.5, 1.0), layers=3)
+    settings.update(overrides)
+    return synthetic_table(**settings)

@@ -5,7 +5,7 @@ import pytest
 from matplotlib.figure import Figure
 
 from lightning_diffeo.analysis import FIGURE_KINDS, FigureOptions, make_figures
-from tests.analysis.synthetic import ARCHS, synthetic_table
+from tests.analysis.synthetic import small_table
 
 OPTIONS = FigureOptions(n_boot=50)
 # which axes are logarithmic in the paper's version of each figure
@@ -21,15 +21,12 @@ LOG_AXES = {
 
 
 def _small(**overrides) -> pd.DataFrame:
-    settings = dict(archs={k: ARCHS[k] for k in ("fc4", "lenet", "vgg11bn", "resnet18")}, seeds=2,
-                    train_sizes=(512, 4096), cutoffs=(3.0, 15.0), deltas=(0.5, 1.0), layers=3)
-    settings.update(overrides)
-    return synthetic_table(**settings)
+    return small_table(**overrides)
 
 
 @pytest.fixture(scope="module")
-def figures():
-    return make_figures(_small(), OPTIONS)
+def figures(small_figures):
+    return small_figures  # make_figures(small_table(), FigureOptions(n_boot=50)), shared with test_readable.py
 
 
 def _drawn_axes(figure: Figure):

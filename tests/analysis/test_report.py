@@ -50,6 +50,7 @@ def test_report_command_writes_figures_tables_and_index(csv_path, tmp_path, caps
     assert "](figures/depth_profile_cifar10_median.png)" in report
     assert "**noise** (Fig 11): skipped, no noise-only rows" in report
     assert "2 runs per point" in report
+    assert "- no row left out for a NaN or infinite D_f, G_f, R_f or test error" in report
     table2 = pd.read_csv(out / "table2.csv")
     assert list(table2["dataset"]) == ["cifar10"] and table2.loc[0, "paper_D_f"] == 0.62
     assert "| cifar10 | median | 3 | 2 |" in (out / "table2.md").read_text()
