@@ -180,6 +180,12 @@ def _transform(values: np.ndarray, scale: Literal["log", "linear"]) -> np.ndarra
     raise ValueError(f"scale must be 'log' or 'linear', got {scale!r}")
 
 
+def _distinct(index: np.ndarray) -> np.ndarray:
+    """Distinct values per row of an integer array ``[rows, n]``."""
+    ordered = np.sort(index, axis=1)
+    return 1 + (np.diff(ordered, axis=1) != 0).sum(axis=1)
+
+
 def pearson(
     x: Sequence[float] | np.ndarray,
     y: Sequence[float] | np.ndarray,
@@ -194,7 +200,9 @@ def pearson(
     Points whose transformed x or y is not finite (zero or negative values on a log scale, NaN)
     are left out. With fewer than 3 points the coefficient is NaN. The bootstrap resamples the
     points with replacement ``n_boot`` times from ``numpy.random.default_rng(seed)``; resamples
-    in which x or y is constant (no coefficient) are dropped, which is why this is not
+    holding fewer than 3 distinct points (counted on their indices, not their values: a point
+    repeated three times has x - mean of 1e-16, not 0, and gave r = +-1) or in which x or y is
+    constant are dropped, which is why this is not
     ``scipy.stats.pearsonr(...).confidence_interval``: that returns NaN as soon as one of them
     occurs, which is common with a handful of architectures.
     """
@@ -214,6 +222,7 @@ def pearson(
     low = high = np.nan
     if n_boot > 0:
         index = np.random.default_rng(seed).integers(0, n, size=(n_boot, n))
+        index = index[_distinct(index) >= 3]  # fewer distinct points: r is +-1 or undefined by construction
         bx, by = tx[index], ty[index]
         bx = bx - bx.mean(axis=1, keepdims=True)
         by = by - by.mean(axis=1, keepdims=True)

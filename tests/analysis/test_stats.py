@@ -143,3 +143,13 @@ def test_pearson_leaves_out_non_positive_values_on_log_scale_and_needs_three_poi
     assert math.isnan(pearson([1.0, 2.0], [1.0, 2.0]).r)
     with pytest.raises(ValueError, match="scale"):
         pearson([1, 2, 3], [1, 2, 3], scale="loglog")
+
+
+def test_pearson_bootstrap_drops_resamples_of_fewer_than_three_distinct_points():
+    # n = 3: a resample of 3 distinct points is a permutation (r exactly), any other has 1 or 2
+    # distinct points; three copies of one point once gave r = -1 (x - mean = 1e-16, not 0)
+    x = [1.2381805423297374, 2.0, 3.0]
+    y = [1.2427441156298626, 1.0, 5.0]
+    result = pearson(x, y, n_boot=9000, seed=0)
+    assert result.low == pytest.approx(result.r, abs=1e-12) and result.high == pytest.approx(result.r, abs=1e-12)
+    assert -1 < result.r < 1
