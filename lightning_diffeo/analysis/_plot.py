@@ -16,7 +16,6 @@ from matplotlib.text import Annotation
 from matplotlib.transforms import Bbox
 from matplotlib.ticker import FuncFormatter, LogLocator, MaxNLocator, NullFormatter
 
-from lightning_diffeo.plotstyle import STAGE_STYLES
 
 QUANTITY_COLOURS = {"G_f": "tab:blue", "D_f": "tab:orange", "R_f": "tab:green"}
 _MARKERS = {(False, False): "o", (True, False): "s", (False, True): "^", (True, True): "D"}

@@ -9,11 +9,12 @@ import pandas as pd
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
-from lightning_diffeo.analysis._plot import LABELS, QUANTITY_COLOURS, STAGE_STYLES, band, runs_per_point, set_log, slug
+from lightning_diffeo.analysis._plot import LABELS, QUANTITY_COLOURS, band, runs_per_point, set_log, slug
 from lightning_diffeo.analysis.figure_base import FigureOptions, FigureResult
 from lightning_diffeo.analysis.finite import collect_dropped, note_merged
 from lightning_diffeo.analysis.points import depth_profiles, noise_curves, size_curves
 from lightning_diffeo.analysis.table import MEASURES, by_dataset_and_average, size_text
+from lightning_diffeo.plotstyle import STAGE_STYLES
 
 __all__ = ["depth_profile", "noise", "stability_vs_size"]
 

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import contextlib
 import csv
-import io
 import json
 import os
 import subprocess
@@ -16,6 +14,7 @@ import torch
 
 from lightning_diffeo import evaluation
 from lightning_diffeo.cli import main
+from tests.cli.helpers import run_main
 from lightning_diffeo.stability import StabilityResult
 from lightning_diffeo.stability.result import R_F_EXPLANATION
 
@@ -29,18 +28,6 @@ SMALL = [
 
 def fit_args(save_dir: Path, *extra: str) -> list[str]:
     return ["fit", "--config", QUICKSTART, *SMALL, "--trainer.logger.init_args.save_dir", str(save_dir), *extra]
-
-
-def run_main(args: list[str]) -> tuple[str, str, int]:
-    """main(args) in this process: (stdout, stderr, exit status)."""
-    out, err = io.StringIO(), io.StringIO()
-    code = 0
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        try:
-            main(args)
-        except SystemExit as exit_info:
-            code = exit_info.code if isinstance(exit_info.code, int) else 1
-    return out.getvalue(), err.getvalue(), code
 
 
 @pytest.fixture(scope="module")

@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-import contextlib
 import csv
 import hashlib
-import io
 from pathlib import Path
 
 import pytest
 import torch
 
-from lightning_diffeo.cli import main
+from tests.cli.helpers import run_main
 
 ROOT = Path(__file__).resolve().parents[2]
 QUICKSTART = str(ROOT / "configs" / "quickstart.yaml")
@@ -29,13 +27,8 @@ def _args(save_dir: Path, *extra: str) -> list[str]:
 
 
 def _run(argv: list[str]) -> tuple[str, int]:
-    err, code = io.StringIO(), 0
-    with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(err):
-        try:
-            main(argv)
-        except SystemExit as exit_info:
-            code = exit_info.code if isinstance(exit_info.code, int) else 1
-    return err.getvalue(), code
+    _, err, code = run_main(argv)
+    return err, code
 
 
 def _digests(folder: Path) -> dict[str, str]:
