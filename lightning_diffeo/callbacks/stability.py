@@ -21,7 +21,7 @@ from lightning_diffeo.stability import (
 from lightning_diffeo.validation import check_choice, check_int
 
 from ._best import checkpoint_monitor, improves, loaded_weights, monitored_score, read_best_checkpoint
-from ._probe import Normalize, input_transform, resolve_probe
+from ._probe import Normalize, float32_module, input_transform, resolve_probe
 from ._results import results_directory
 from .report import comparison_table, metric_dict, results_from_state, results_state, write_report
 
@@ -163,7 +163,8 @@ class StabilityCallback(Callback):
             self._images, self._normalize = resolve_probe(trainer, self.probe_images, self.normalize, self.probe_size)
 
     def measure(self, pl_module: LightningModule, mode: str, images: torch.Tensor | None = None) -> StabilityResult:
-        """Measure the module now (``mode`` "init" or "eval"); the model is left exactly as it was.
+        """Measure the module now (``mode`` "init" or "eval"), in float32 whatever the trainer's
+        precision (:func:`float32_module`); the model is left exactly as it was.
 
         Args:
             pl_module: the module to measure.
@@ -174,15 +175,17 @@ class StabilityCallback(Callback):
             images = self._images if self._images is not None else self.probe_images
         if images is None:
             raise RuntimeError("no probe images: pass probe_images=... or call measure during fit")
-        reference = next(pl_module.parameters(), None)
-        device = reference.device if reference is not None else torch.device("cpu")
-        normalize = input_transform(self._normalize if self._images is not None else self.normalize, reference)
-        return measure_stability(
-            pl_module, images.to(device), cutoffs=self.cutoffs, deltas=self.sizes.deltas,
-            temperatures=self.sizes.temperatures, interpolation=self.interpolation, layers=self.layers,
-            average=self.average, diffeos_per_image=self.diffeos_per_image, batch_size=self.batch_size,
-            normalize=normalize, mode=mode, generator=torch.Generator().manual_seed(self.seed), progress=self.progress,
-        )
+        with float32_module(pl_module) as module:
+            reference = next(module.parameters(), None)
+            device = reference.device if reference is not None else torch.device("cpu")
+            normalize = input_transform(self._normalize if self._images is not None else self.normalize, reference)
+            return measure_stability(
+                module, images.to(device), cutoffs=self.cutoffs, deltas=self.sizes.deltas,
+                temperatures=self.sizes.temperatures, interpolation=self.interpolation, layers=self.layers,
+                average=self.average, diffeos_per_image=self.diffeos_per_image, batch_size=self.batch_size,
+                normalize=normalize, mode=mode, generator=torch.Generator().manual_seed(self.seed),
+                progress=self.progress,
+            )
 
     def check_settings(self, pl_module: LightningModule, image_size: int | None = None) -> None:
         """Check the layer names against ``pl_module``, and with ``image_size`` the temperatures, without data.

@@ -10,7 +10,7 @@ from .alexnet import AlexNet
 from .classifier import ImageClassifier
 from .efficientnet import EfficientNet, load_pretrained_weights
 from .fc import FullyConnected, ScaledLinear
-from .info import ModelInfo, model_info
+from .info import ModelInfo, count_parameters, model_info
 from .lenet import LeNet
 from .recipes import RECIPES, Recipe, build_optimization, resolve_recipe, split_head_parameters
 from .registry import create_model, list_models, register_model
@@ -32,6 +32,7 @@ __all__ = [
     "ScaledLinear",
     "VGG",
     "build_optimization",
+    "count_parameters",
     "create_model",
     "list_models",
     "load_pretrained_weights",

@@ -41,6 +41,9 @@ class ImageClassifier(LightningModule):
         pretrained: EfficientNets only: ``True`` (timm hub) or a local ImageNet state-dict file.
             The file is not needed to reload a checkpoint (the weights are in it).
         resize_to: EfficientNets only: resize inputs to this side inside the model (224 in the paper).
+        base_channels: AlexNet, VGG and ResNet only: channels of the first stage, every other width
+            in proportion (None: the architecture's default, 64, Table 1's size).
+        channel_multiplier: EfficientNets only: every width times this factor (None: 1.0).
         model_kwargs: further options of the registry builder (e.g. ``{"width": 128}`` for ``fc4``).
 
     Example:
@@ -66,13 +69,18 @@ class ImageClassifier(LightningModule):
         lr_decay: float | None = None,
         pretrained: bool | str = False,
         resize_to: int | None = None,
+        base_channels: int | None = None,
+        channel_multiplier: float | None = None,
         model_kwargs: dict[str, Any] | None = None,
     ):
         super().__init__()
         self.save_hyperparameters(ignore=["arch"] if isinstance(arch, nn.Module) else None)
         # Validates early: a bad recipe fails at construction, not at fit time.
         self.recipe = resolve_recipe(recipe, lr, momentum, weight_decay, head_lr, lr_decay)
-        self.model = self._build_model(arch, in_channels, num_classes, image_size, pretrained, resize_to, model_kwargs)
+        # Architecture options other than the input spec: None (or False) leaves the builder's default.
+        options = dict(pretrained=pretrained, resize_to=resize_to, base_channels=base_channels,
+                       channel_multiplier=channel_multiplier)
+        self.model = self._build_model(arch, in_channels, num_classes, image_size, options, model_kwargs)
         self.train_acc = MulticlassAccuracy(num_classes=num_classes, average="micro")
         self.val_acc = MulticlassAccuracy(num_classes=num_classes, average="micro")
         self.test_acc = MulticlassAccuracy(num_classes=num_classes, average="micro")
@@ -84,24 +92,23 @@ class ImageClassifier(LightningModule):
         in_channels: int,
         num_classes: int,
         image_size: int,
-        pretrained: bool | str,
-        resize_to: int | None,
+        options: dict[str, Any],
         model_kwargs: dict[str, Any] | None,
     ) -> nn.Module:
+        # The values are checked by the architecture they go to (create_model and its builders).
+        given = {name: value for name, value in options.items() if value is not (False if name == "pretrained" else None)}
         if isinstance(arch, nn.Module):
-            if pretrained is not False or resize_to is not None or model_kwargs:
-                raise ValueError("pretrained, resize_to and model_kwargs only apply to registry names, not modules")
+            if given or model_kwargs:
+                raise ValueError(f"{', '.join(options)} and model_kwargs only apply to registry names, not modules")
             return arch
         if not isinstance(arch, str):
             raise TypeError(f"arch must be a registry name or an nn.Module, got {type(arch).__name__}")
         if model_kwargs is not None and not isinstance(model_kwargs, dict):
             raise TypeError(f"model_kwargs must be a dict or None, got {type(model_kwargs).__name__}")
-        kwargs = dict(model_kwargs or {})
-        if pretrained is not False:
-            kwargs["pretrained"] = pretrained
-        if resize_to is not None:
-            kwargs["resize_to"] = resize_to
-        return create_model(arch, in_channels, num_classes, image_size, **kwargs)
+        twice = sorted(set(given) & set(model_kwargs or {}))
+        if twice:
+            raise ValueError(f"{', '.join(twice)} given both as an argument and in model_kwargs: give it once")
+        return create_model(arch, in_channels, num_classes, image_size, **{**(model_kwargs or {}), **given})
 
     @property
     def probe_layers(self) -> tuple[str, ...]:

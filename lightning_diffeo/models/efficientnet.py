@@ -16,11 +16,29 @@ from lightning_diffeo.validation import check_choice, check_number, check_positi
 
 from .registry import register_model
 
-__all__ = ["EfficientNet", "load_pretrained_weights"]
+__all__ = ["EFFICIENTNET_CHANNEL_MULTIPLIER", "EfficientNet", "load_pretrained_weights"]
 
 # Dropout before the head and stochastic-depth ("drop connect") rates of the original paper.
 _DROP_RATES = {"efficientnet_b0": 0.2, "efficientnet_b1": 0.2, "efficientnet_b2": 0.3}
 _DROP_PATH_RATE = 0.2
+# Each variant's own (channel, depth) multipliers of the B0 baseline, as timm's entry points fix them.
+_TIMM_SCALING = {"efficientnet_b0": (1.0, 1.0), "efficientnet_b1": (1.0, 1.1), "efficientnet_b2": (1.1, 1.2)}
+EFFICIENTNET_CHANNEL_MULTIPLIER = 1.0
+"""Default width factor on top of the variant's own: Table 1's networks."""
+
+
+def _scaled_timm_model(name: str, channel_multiplier: float, **options: Any) -> nn.Module:
+    """timm's randomly initialised ``name`` with every width times ``channel_multiplier``.
+
+    timm's entry points (``timm.create_model("efficientnet_b0")``) fix the variant's channel
+    multiplier, so this calls the generator behind them with the variant's multiplier times
+    ``channel_multiplier`` and the variant's depth multiplier: same blocks and stages, the
+    stem, every block and the head convolution scaled, each rounded by timm to a multiple of 8.
+    """
+    channels, depth = _TIMM_SCALING[name]
+    return timm.models.efficientnet._gen_efficientnet(
+        name, channel_multiplier=channels * channel_multiplier, depth_multiplier=depth, pretrained=False, **options
+    )
 
 
 def load_pretrained_weights(name: str, path: str | os.PathLike, **options: Any) -> nn.Module:
@@ -81,6 +99,8 @@ class EfficientNet(nn.Module):
         resize_to: if set, inputs are bilinearly resized to ``resize_to x resize_to`` pixels.
         drop_rate: dropout before the head (default: 0.2 for B0/B1, 0.3 for B2).
         drop_path_rate: stochastic depth ("drop connect") rate.
+        channel_multiplier: widths times this positive factor (on top of the variant's own
+            timm multiplier: B2's 1.1 stays); only 1.0 with ``pretrained`` weights.
 
     Shapes:
         input ``[B, C, H, W]``, output ``[B, num_classes]``.
@@ -88,6 +108,8 @@ class EfficientNet(nn.Module):
     Raises:
         FileNotFoundError: ``pretrained`` is a path that does not exist.
         RuntimeError: ``pretrained=True`` and timm cannot fetch the weights (e.g. no network).
+        ValueError: a bad option (e.g. ``channel_multiplier`` not positive, or not 1.0 with
+            ``pretrained``).
     """
 
     def __init__(
@@ -99,6 +121,7 @@ class EfficientNet(nn.Module):
         resize_to: int | None = None,
         drop_rate: float | None = None,
         drop_path_rate: float = _DROP_PATH_RATE,
+        channel_multiplier: float = EFFICIENTNET_CHANNEL_MULTIPLIER,
     ):
         super().__init__()
         check_choice("name", name, _DROP_RATES)
@@ -109,6 +132,9 @@ class EfficientNet(nn.Module):
         check_number("drop_path_rate", drop_path_rate, minimum=0)
         if not isinstance(pretrained, (bool, str, os.PathLike)):
             raise TypeError(f"pretrained must be a bool or a file path, got {type(pretrained).__name__}")
+        channel_multiplier = check_number("channel_multiplier", channel_multiplier, exclusive_minimum=0)
+        if pretrained is not False and channel_multiplier != EFFICIENTNET_CHANNEL_MULTIPLIER:
+            raise ValueError(f"channel_multiplier must be 1.0 with pretrained weights, got {channel_multiplier!r}")
         options = dict(
             num_classes=num_classes,
             in_chans=in_channels,
@@ -123,6 +149,8 @@ class EfficientNet(nn.Module):
                     f"could not download ImageNet weights for {name!r} through timm's hub ({err}); "
                     "without a network, pass pretrained='/path/to/state_dict.pth' instead"
                 ) from err
+        elif channel_multiplier != EFFICIENTNET_CHANNEL_MULTIPLIER:
+            self.net = _scaled_timm_model(name, channel_multiplier, **options)
         elif pretrained is False:
             self.net = timm.create_model(name, pretrained=False, **options)
         else:
@@ -151,8 +179,11 @@ def _builder(name: str):
         resize_to: int | None = None,
         drop_rate: float | None = None,
         drop_path_rate: float = _DROP_PATH_RATE,
+        channel_multiplier: float = EFFICIENTNET_CHANNEL_MULTIPLIER,
     ) -> nn.Module:
-        return EfficientNet(name, in_channels, num_classes, pretrained, resize_to, drop_rate, drop_path_rate)
+        return EfficientNet(
+            name, in_channels, num_classes, pretrained, resize_to, drop_rate, drop_path_rate, channel_multiplier
+        )
 
     return build
 

@@ -5,9 +5,14 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from lightning_diffeo.validation import check_positive_int
+
 from .registry import register_model
 
-__all__ = ["ResNet", "BasicBlock", "Bottleneck"]
+__all__ = ["ResNet", "BasicBlock", "Bottleneck", "RESNET_BASE_CHANNELS"]
+
+RESNET_BASE_CHANNELS = 64
+"""Channels of the stem and planes of the first stage in Table 1's ResNets."""
 
 
 def _conv_bn(cin: int, cout: int, kernel: int, stride: int = 1) -> list[nn.Module]:
@@ -68,6 +73,8 @@ class Bottleneck(nn.Module):
 class ResNet(nn.Module):
     """CIFAR-style ResNet: 3x3 conv-BN-ReLU stem (64 channels, stride 1), four residual
     stages (64, 128, 256, 512 planes; stride 1, 2, 2, 2), global average pool, linear head.
+    ``base_channels`` scales every width in proportion (stem ``b``, planes ``b, 2b, 4b, 8b``;
+    Table 1's network at the default ``b = 64``), same blocks and stages.
 
     Works for any image size (the pool is adaptive) and any batch size, batch 1 included:
     the output is never squeezed. PyTorch default initialisation.
@@ -77,6 +84,7 @@ class ResNet(nn.Module):
         num_blocks: blocks per stage, e.g. ``(2, 2, 2, 2)`` for ResNet18.
         in_channels: image channels C.
         num_classes: number of logits.
+        base_channels: channels of the stem and planes of the first stage (positive integer).
 
     Shapes:
         input ``[B, C, H, W]``, output ``[B, num_classes]``.
@@ -88,11 +96,14 @@ class ResNet(nn.Module):
         num_blocks: tuple[int, int, int, int],
         in_channels: int = 3,
         num_classes: int = 10,
+        base_channels: int = RESNET_BASE_CHANNELS,
     ):
         super().__init__()
-        self.stem = nn.Sequential(*_conv_bn(in_channels, 64, 3), nn.ReLU())
-        cin = 64
-        for i, (planes, n, stride) in enumerate(zip((64, 128, 256, 512), num_blocks, (1, 2, 2, 2)), start=1):
+        base = check_positive_int("base_channels", base_channels)
+        self.stem = nn.Sequential(*_conv_bn(in_channels, base, 3), nn.ReLU())
+        cin = base
+        stage_planes = (base, 2 * base, 4 * base, 8 * base)
+        for i, (planes, n, stride) in enumerate(zip(stage_planes, num_blocks, (1, 2, 2, 2)), start=1):
             blocks = []
             for s in [stride] + [1] * (n - 1):
                 blocks.append(block(cin, planes, s))
@@ -120,8 +131,10 @@ _SPECS = {
 def _builder(name: str):
     block, num_blocks = _SPECS[name]
 
-    def build(in_channels: int, num_classes: int, image_size: int) -> nn.Module:
-        return ResNet(block, num_blocks, in_channels, num_classes)
+    def build(
+        in_channels: int, num_classes: int, image_size: int, *, base_channels: int = RESNET_BASE_CHANNELS
+    ) -> nn.Module:
+        return ResNet(block, num_blocks, in_channels, num_classes, base_channels)
 
     return build
 

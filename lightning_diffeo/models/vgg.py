@@ -5,14 +5,18 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from lightning_diffeo.validation import check_bool, check_int
+from lightning_diffeo.validation import check_bool, check_int, check_positive_int
 
 from ._layers import pad_to
 from .registry import register_model
 
-__all__ = ["VGG", "VGG_CONFIGS"]
+__all__ = ["VGG", "VGG_BASE_CHANNELS", "VGG_CONFIGS"]
 
-# Channels of the 3x3 convolutions in each of the five stages; every stage ends in a 2x2 max-pool.
+VGG_BASE_CHANNELS = 64
+"""Channels of the first stage in Table 1's VGGs; :data:`VGG_CONFIGS` is written at this base."""
+
+# Channels of the 3x3 convolutions in each of the five stages at the base of 64 channels (every
+# entry a multiple of it); every stage ends in a 2x2 max-pool.
 VGG_CONFIGS: dict[int, tuple[tuple[int, ...], ...]] = {
     11: ((64,), (128,), (256, 256), (512, 512), (512, 512)),
     16: ((64, 64), (128, 128), (256, 256, 256), (512, 512, 512), (512, 512, 512)),
@@ -37,7 +41,9 @@ class VGG(nn.Module):
 
     CIFAR-style as in the authors' code: a 32x32 input leaves a 1x1x512 feature map. Smaller
     inputs are zero-padded to 32 (the authors' handling of 28x28 MNIST); larger ones are
-    globally average-pooled. PyTorch default initialisation.
+    globally average-pooled. PyTorch default initialisation. ``base_channels`` scales every
+    convolution in proportion (``b, 2b, 4b, 8b, 8b`` per stage; Table 1's network at the default
+    ``b = 64``), same depth and stages.
 
     Args:
         depth: 11, 16 or 19.
@@ -45,25 +51,29 @@ class VGG(nn.Module):
         num_classes: number of logits.
         image_size: side H = W in pixels.
         batch_norm: add ``BatchNorm2d`` after every convolution (the ``_bn`` variants).
+        base_channels: channels of the first stage (positive integer).
 
     Shapes:
         input ``[B, C, H, W]``, output ``[B, num_classes]``.
     """
 
     def __init__(
-        self, depth: int, in_channels: int = 3, num_classes: int = 10, image_size: int = 32, batch_norm: bool = False
+        self, depth: int, in_channels: int = 3, num_classes: int = 10, image_size: int = 32, batch_norm: bool = False,
+        base_channels: int = VGG_BASE_CHANNELS,
     ):
         super().__init__()
         if check_int("depth", depth) not in VGG_CONFIGS:
             raise ValueError(f"depth must be one of {', '.join(map(str, sorted(VGG_CONFIGS)))}, got {depth!r}")
         check_bool("batch_norm", batch_norm)
+        base = check_positive_int("base_channels", base_channels)
         self.pad = pad_to(image_size, 32)
         cin = in_channels
         for i, channels in enumerate(VGG_CONFIGS[depth], start=1):
+            channels = tuple(c // VGG_BASE_CHANNELS * base for c in channels)
             self.add_module(f"stage{i}", _stage(cin, channels, batch_norm))
             cin = channels[-1]
         self.pool = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten())
-        self.classifier = nn.Linear(512, num_classes)
+        self.classifier = nn.Linear(cin, num_classes)
         self.head_name = "classifier"
         self.probe_layers: tuple[str, ...] = tuple(f"stage{i}" for i in range(1, 6)) + ("output",)
 
@@ -76,8 +86,10 @@ class VGG(nn.Module):
 
 
 def _builder(depth: int, batch_norm: bool):
-    def build(in_channels: int, num_classes: int, image_size: int) -> nn.Module:
-        return VGG(depth, in_channels, num_classes, image_size, batch_norm)
+    def build(
+        in_channels: int, num_classes: int, image_size: int, *, base_channels: int = VGG_BASE_CHANNELS
+    ) -> nn.Module:
+        return VGG(depth, in_channels, num_classes, image_size, batch_norm, base_channels)
 
     return build
 

@@ -268,6 +268,7 @@ def test_a_loggerless_fit_runs_in_a_folder_of_its_own(tmp_path, monkeypatch):
 def test_probe_on_a_missing_device_and_sys_argv_untouched(tmp_path, monkeypatch):
     monkeypatch.setattr(sys, "argv", ["lightning-diffeo", "fit", "--data", "digits"])
     if not torch.cuda.is_available():
+        (tmp_path / "x.ckpt").write_bytes(b"")  # a file: the device is checked before it is read
         _, err, code = run_main(["probe", "--ckpt_path", str(tmp_path / "x.ckpt"), "--device", "cuda"])
         assert code == 2 and "CUDA is not available" in err
     run_main(fit_args(tmp_path / "runs", "--data", "nosuch"))
