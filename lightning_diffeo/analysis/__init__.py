@@ -9,6 +9,7 @@ D_f, G_f, R_f or test error are left out of every quantity of their point, with 
     >>> correlations(table)  # doctest: +SKIP
 """
 
+from lightning_diffeo.analysis.bootstrap import SeedCorrelation, SeedPowerLaw, seed_correlation, seed_power_law
 from lightning_diffeo.analysis.correlate import correlation_table, correlations, grid_correlations, power_laws
 from lightning_diffeo.analysis.figures import FIGURE_KINDS, FigureOptions, FigureResult, make_figures
 from lightning_diffeo.analysis.finite import Dropped, NonFiniteWarning
@@ -43,20 +44,22 @@ from lightning_diffeo.analysis.table import (
 )
 
 __all__ = [
+    "FIGURE_KINDS",
     "MEASURES",
     "PAPER_CORRELATIONS",
     "PAPER_POWER_LAW",
     "Correlation",
     "Dropped",
-    "FIGURE_KINDS",
     "FigureOptions",
     "FigureResult",
     "NonFiniteWarning",
-    "Report",
     "PowerLaw",
+    "Report",
+    "SeedCorrelation",
+    "SeedPowerLaw",
     "aggregate",
-    "by_dataset_and_average",
     "architecture_points",
+    "by_dataset_and_average",
     "correlation_table",
     "correlations",
     "default_keys",
@@ -75,6 +78,8 @@ __all__ = [
     "paper_correlations",
     "pearson",
     "power_laws",
+    "seed_correlation",
+    "seed_power_law",
     "select",
     "size_curves",
     "size_text",

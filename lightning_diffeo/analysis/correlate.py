@@ -15,11 +15,12 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 
+from lightning_diffeo.analysis.bootstrap import SeedCorrelation, SeedPowerLaw, architecture_runs, seed_correlation, \
+    seed_power_law
 from lightning_diffeo.analysis.finite import dropped_as
 from lightning_diffeo.analysis.paper import PAPER_POWER_LAW, paper_correlations
-from lightning_diffeo.analysis.points import architecture_points
 from lightning_diffeo.analysis.scales import is_allowed
-from lightning_diffeo.analysis.stats import fit_power_law, pearson
+from lightning_diffeo.analysis.stats import fit_power_law
 from lightning_diffeo.analysis.table import MEASURES, by_dataset_and_average, image_size_of
 
 __all__ = ["correlations", "correlation_table", "grid_correlations", "power_laws"]
@@ -27,6 +28,7 @@ __all__ = ["correlations", "correlation_table", "grid_correlations", "power_laws
 
 def _correlate_points(
     points: pd.DataFrame,
+    runs: pd.DataFrame,
     by: Sequence[str],
     quantities: Sequence[str],
     y: str,
@@ -38,11 +40,21 @@ def _correlate_points(
     records = []
     for key, group in points.groupby(list(by), sort=True, dropna=False):
         key = key if isinstance(key, tuple) else (key,)
+        members = runs[runs["point"].isin(group.index)]
         for quantity in quantities:
-            c = pearson(group[quantity], group[y], scale=scale, n_boot=n_boot, confidence=confidence, seed=seed)
+            c = seed_correlation(members[quantity], members[y], members["point"], scale=scale, n_boot=n_boot,
+                                 confidence=confidence, seed=seed)
             records.append({**dict(zip(by, key)), "quantity": quantity, "r": c.r, "ci_low": c.low,
-                            "ci_high": c.high, "n_points": c.n, "runs_per_point": _runs(group), "scale": scale})
+                            "ci_high": c.high, "n_points": c.n_archs, "runs_per_point": _runs(group), "scale": scale,
+                            "spearman": c.spearman, "spearman_ci_low": c.spearman_low,
+                            "spearman_ci_high": c.spearman_high, **_provenance(c)})
     return pd.DataFrame.from_records(records)
+
+
+def _provenance(result: SeedCorrelation | SeedPowerLaw) -> dict[str, object]:
+    """The columns that say what an interval rests on."""
+    return {"n_archs": result.n_archs, "seeds_per_arch": result.seeds_per_arch, "resampling": result.resampling,
+            "resamples_used": result.resamples_used}
 
 
 def _runs(group: pd.DataFrame) -> str:
@@ -65,23 +77,35 @@ def correlations(
     confidence: float = 0.95,
     seed: int = 0,
 ) -> pd.DataFrame:
-    """Pearson coefficients of ``y`` (test error) against D_f, G_f, R_f across architectures.
+    """Pearson and Spearman coefficients of ``y`` (test error) against D_f, G_f, R_f across architectures.
 
     Each point is one architecture (``architecture_points``: output layer, geometric mean over
     seeds) at the given cutoff and delta (default: c = 3 and the delta closest to 1 pixel).
     Runs with D_f, G_f, R_f or test error NaN or infinite are left out of their point, with
     one ``NonFiniteWarning``; ``n_points`` and ``runs_per_point`` count what remains.
+    Intervals: percentiles of a two-level bootstrap (``bootstrap`` module: architectures with
+    replacement, then each drawn architecture's seeds with replacement, each point re-averaged;
+    resamples with fewer than 3 distinct architectures dropped), ``n_boot`` resamples from
+    ``numpy.random.default_rng(seed)``, the same draws for every quantity.
 
     Returns:
-        One row per group of ``by`` and quantity: ``r``, its bootstrap interval ``ci_low``,
-        ``ci_high`` (``confidence`` level, ``n_boot`` resamples, ``seed``), ``n_points``
-        (architectures), ``runs_per_point``, ``scale``. Empty when no point is left.
+        One row per group of ``by`` and quantity: ``r`` (Pearson on ``scale``), its interval
+        ``ci_low``, ``ci_high``; ``spearman`` (``scipy.stats.spearmanr`` of the points, the same on
+        both scales) and ``spearman_ci_low``, ``spearman_ci_high``; ``n_points`` (architectures),
+        ``runs_per_point`` (over the group's points), ``scale``; ``n_archs`` (the architectures behind
+        r and the intervals, = ``n_points``), ``seeds_per_arch`` ("5", "3-5"), ``resampling``
+        (``"two-level"``, or ``"points"`` when every point has one seed) and ``resamples_used`` (out
+        of ``n_boot``). Empty when no point is left.
     """
     with dropped_as("correlations"):
-        points = architecture_points(table, cutoff=cutoff, delta=delta, stage=stage, train_size=train_size)
+        points, runs = architecture_runs(table, cutoff=cutoff, delta=delta, stage=stage, train_size=train_size)
     if points.empty:
-        return pd.DataFrame(columns=[*by, "quantity", "r", "ci_low", "ci_high", "n_points", "runs_per_point", "scale"])
-    return _correlate_points(points, by, quantities, y, scale, n_boot, confidence, seed)
+        return pd.DataFrame(columns=[*by, "quantity", *_CORRELATION_COLUMNS])
+    return _correlate_points(points, runs, by, quantities, y, scale, n_boot, confidence, seed)
+
+
+_CORRELATION_COLUMNS = ("r", "ci_low", "ci_high", "n_points", "runs_per_point", "scale", "spearman", "spearman_ci_low",
+                        "spearman_ci_high", "n_archs", "seeds_per_arch", "resampling", "resamples_used")
 
 
 def power_laws(
@@ -92,19 +116,26 @@ def power_laws(
     delta: float | None = None,
     stage: str = "best",
     train_size: int | Literal["max"] | None = "max",
+    n_boot: int = 2000,
+    confidence: float = 0.95,
+    seed: int = 0,
 ) -> pd.DataFrame:
     """Fits test_error = a X^b across architectures, X each of D_f, G_f, R_f, per dataset and average.
 
     Returns:
         One row per (dataset, average, quantity): ``a, a_err, b, b_err, n_points`` (NaN with fewer
         than 3 points with positive values, as for the correlations), and ``paper_a``, ``paper_b`` for R_f on CIFAR10 with
-        the median estimator (eps_t ~ 0.2 sqrt(R_f)). Runs with a NaN or infinite quantity are left
-        out of their point, with one ``NonFiniteWarning``.
+        the median estimator (eps_t ~ 0.2 sqrt(R_f)); the two-level bootstrap intervals (as in
+        ``correlations``; ``n_boot``, ``confidence``, ``seed``) ``b_ci_low``, ``b_ci_high``,
+        ``a_ci_low``, ``a_ci_high``, with ``n_archs``, ``seeds_per_arch``, ``resampling`` and
+        ``resamples_used``. Runs with a NaN or infinite quantity are left out of their point, with
+        one ``NonFiniteWarning``.
     """
     with dropped_as("power_laws"):
-        points = architecture_points(table, cutoff=cutoff, delta=delta, stage=stage, train_size=train_size)
+        points, runs = architecture_runs(table, cutoff=cutoff, delta=delta, stage=stage, train_size=train_size)
     records = []
     for (dataset, average), group in by_dataset_and_average(points):
+        members = runs[runs["point"].isin(group.index)]
         for quantity in quantities:
             x, y = group[quantity].to_numpy(float), group["test_error"].to_numpy(float)
             keep = np.isfinite(x) & np.isfinite(y) & (x > 0) & (y > 0)
@@ -113,6 +144,10 @@ def power_laws(
             if keep.sum() >= 3 and np.ptp(x[keep]) > 0:  # two points always lie on a line
                 law = fit_power_law(x[keep], y[keep])
                 record.update(a=law.a, a_err=law.a_err, b=law.b, b_err=law.b_err)
+            boot = seed_power_law(members[quantity], members["test_error"], members["point"], n_boot=n_boot,
+                                  confidence=confidence, seed=seed)
+            record.update(b_ci_low=boot.b_low, b_ci_high=boot.b_high, a_ci_low=boot.a_low, a_ci_high=boot.a_high,
+                          **_provenance(boot))
             published = paper_correlations(dataset)
             on_paper = (published is not None and published[0] == PAPER_POWER_LAW["dataset"] and quantity == "R_f"
                         and average == "median")
@@ -124,16 +159,28 @@ def power_laws(
 
 def correlation_table(correlations_long: pd.DataFrame) -> pd.DataFrame:
     """Table 2: one row per (dataset, average), columns D_f, G_f, R_f with their intervals, and the
-    paper's coefficients (``paper_D_f``, ...) beside them for the median rows of the paper's datasets."""
+    paper's coefficients (``paper_D_f``, ...) beside them for the median rows of the paper's datasets.
+
+    With the columns of ``correlations``: ``n_archs`` (the most architectures behind a coefficient),
+    ``seeds_per_arch`` (over the quantities), ``resampling``, and per quantity ``<q>_spearman``,
+    ``<q>_spearman_ci_low``, ``<q>_spearman_ci_high``, ``<q>_n_archs``, ``<q>_seeds_per_arch``.
+    """
     rows = []
     for (dataset, average), group in by_dataset_and_average(correlations_long):
         row: dict[str, object] = {"dataset": dataset, "average": average,
                                   "architectures": int(group["n_points"].max()),
                                   "runs_per_point": group["runs_per_point"].iloc[0]}
-        for record in group.itertuples():
-            row[record.quantity] = record.r
-            row[f"{record.quantity}_ci_low"] = record.ci_low
-            row[f"{record.quantity}_ci_high"] = record.ci_high
+        if "n_archs" in group.columns:
+            row.update(n_archs=int(group["n_archs"].max()), seeds_per_arch=_span(group["seeds_per_arch"]),
+                       resampling="/".join(sorted(set(map(str, group["resampling"])), reverse=True)))
+        for record in group.to_dict("records"):
+            quantity = record["quantity"]
+            row[quantity] = record["r"]
+            row[f"{quantity}_ci_low"] = record["ci_low"]
+            row[f"{quantity}_ci_high"] = record["ci_high"]
+            for column in ("spearman", "spearman_ci_low", "spearman_ci_high", "n_archs", "seeds_per_arch"):
+                if column in record:
+                    row[f"{quantity}_{column}"] = record[column]
         published = paper_correlations(dataset)
         if published is not None and average == "median":
             row["paper_dataset"] = published[0]
@@ -141,6 +188,14 @@ def correlation_table(correlations_long: pd.DataFrame) -> pd.DataFrame:
                 row[f"paper_{quantity}"] = value
         rows.append(row)
     return pd.DataFrame.from_records(rows)
+
+
+def _span(texts: pd.Series) -> str:
+    """"5" or "3-5" over texts of that form (e.g. the seeds behind each quantity's coefficient)."""
+    bounds = [int(part) for text in texts.astype(str) for part in text.split("-") if part.strip().isdigit()]
+    if not bounds:
+        return ""
+    return str(min(bounds)) if min(bounds) == max(bounds) else f"{min(bounds)}-{max(bounds)}"
 
 
 def grid_correlations(
@@ -165,15 +220,16 @@ def grid_correlations(
     rows = table[(table["kind"] == "diffeo") & table["cutoff"].notna() & table["delta"].notna()]
     parts = []
     with dropped_as("grid_correlations"):
-        panels = {(cutoff, delta): architecture_points(table, cutoff=float(cutoff), delta=float(delta), stage=stage,
-                                                       train_size=train_size)
+        panels = {(cutoff, delta): architecture_runs(table, cutoff=float(cutoff), delta=float(delta), stage=stage,
+                                                     train_size=train_size)
                   for (cutoff, delta), _ in rows.groupby(["cutoff", "delta"], sort=True)}
-    for (cutoff, delta), points in panels.items():
+    for (cutoff, delta), (points, runs) in panels.items():
         # nearest-delta selection per dataset: keep only the datasets that measured this delta
         points = points[np.isclose(points["delta"], delta, rtol=1e-6)]
         if points.empty:
             continue
-        part = _correlate_points(points, ("dataset", "average"), quantities, "test_error", scale, n_boot, 0.95, seed)
+        part = _correlate_points(points, runs, ("dataset", "average"), quantities, "test_error", scale, n_boot, 0.95,
+                                 seed)
         temperature = points.groupby("dataset")["temperature"].first()
         part["cutoff"], part["delta"] = float(cutoff), float(delta)
         part["temperature"] = part["dataset"].map(temperature)

@@ -102,16 +102,27 @@ def _markdown_table(frame: pd.DataFrame) -> str:
     return "\n".join(lines)
 
 
+def _with_interval(value: float, low: float, high: float) -> str:
+    if not isinstance(value, float) or not math.isfinite(value):
+        return "n/a"
+    return f"{fmt(value)} [{fmt(low)}, {fmt(high)}]" if math.isfinite(low) else fmt(value)
+
+
 def _table2_markdown(table2: pd.DataFrame) -> str:
     rows = []
     for row in table2.to_dict("records"):
-        record = {"dataset": row["dataset"], "average": row["average"], "architectures": row["architectures"],
-                  "runs per point": row["runs_per_point"]}
-        for quantity in MEASURES:
-            r = row.get(quantity, math.nan)
-            low, high = row.get(f"{quantity}_ci_low", math.nan), row.get(f"{quantity}_ci_high", math.nan)
-            record[quantity] = "n/a" if not math.isfinite(r) else (
-                f"{fmt(r)} [{fmt(low)}, {fmt(high)}]" if math.isfinite(low) else fmt(r))
+        n_archs, seeds = row.get("n_archs", row["architectures"]), row.get("seeds_per_arch", row["runs_per_point"])
+        record = {"dataset": row["dataset"], "average": row["average"], "n_archs": n_archs, "seeds per arch": seeds,
+                  "resampling": row.get("resampling", "points")}
+        for prefix, suffix in (("", ""), ("Spearman ", "_spearman")):
+            for quantity in MEASURES:
+                name = f"{quantity}{suffix}"
+                text = _with_interval(row.get(name, math.nan), row.get(f"{name}_ci_low", math.nan),
+                                      row.get(f"{name}_ci_high", math.nan))
+                own = (row.get(f"{quantity}_n_archs", n_archs), row.get(f"{quantity}_seeds_per_arch", seeds))
+                if text != "n/a" and own != (n_archs, seeds):  # this coefficient rests on fewer points
+                    text += f" ({own[0]} archs x {own[1]} seeds)"
+                record[f"{prefix}{quantity}"] = text
         for quantity in MEASURES:
             value = row.get(f"paper_{quantity}", math.nan)
             record[f"paper {quantity}"] = "" if value is None or (isinstance(value, float) and math.isnan(value)) \
@@ -173,7 +184,8 @@ def write_report(
     table2, laws = pd.DataFrame(), pd.DataFrame()
     if "test_error" in table.columns and not points.empty:
         with _left_out(report, "power_laws.csv"):
-            laws = power_laws(table, cutoff=options.cutoff, delta=options.delta)
+            laws = power_laws(table, cutoff=options.cutoff, delta=options.delta, n_boot=options.n_boot,
+                              seed=options.seed)
         report.files.append(_write_csv(laws, out / "power_laws.csv"))
         with _left_out(report, "correlations.csv, table2"):
             long = correlations(table, scale=options.scale, cutoff=options.cutoff, delta=options.delta,
@@ -209,9 +221,13 @@ def _laws_markdown(laws: pd.DataFrame) -> str:
         paper = "" if math.isnan(row["paper_a"]) else f"{row['paper_a']:g} X^{row['paper_b']:g}"
         fit = "n/a" if math.isnan(row["b"]) else (
             f"{row['a']:.3g} X^({row['b']:.2f} ± {fmt(row['b_err'])})")
+        low, high = row.get("b_ci_low", math.nan), row.get("b_ci_high", math.nan)
+        interval = "" if math.isnan(row["b"]) or not math.isfinite(low) else f"[{fmt(low)}, {fmt(high)}]"
         rows.append({"dataset": row["dataset"], "average": row["average"], "X": row["quantity"], "fit": fit,
+                     "b 95% interval": interval,
                      "a ± a_err": "n/a" if math.isnan(row["a"]) else f"{row['a']:.3g} ± {row['a_err']:.2g}",
-                     "points": row["n_points"], "paper": paper})
+                     "n_archs": row.get("n_archs", row["n_points"]), "seeds per arch": row.get("seeds_per_arch", ""),
+                     "resampling": row.get("resampling", ""), "paper": paper})
     return _markdown_table(pd.DataFrame.from_records(rows))
 
 
@@ -244,8 +260,11 @@ def _report_markdown(table: pd.DataFrame, report: Report, table2: pd.DataFrame, 
         "trained network (best validation checkpoint)",
         "- every point is a geometric mean over realisations (seeds); relative error = std of the log (ddof = 1) / "
         "sqrt(n), NaN for n = 1",
-        f"- correlation coefficients: Pearson on {options.scale} scales, {options.n_boot} bootstrap resamples "
-        f"(seed {options.seed}), 95% interval in brackets",
+        f"- correlation coefficients: Pearson on {options.scale} scales and Spearman's rank correlation; 95% "
+        f"intervals in brackets from {options.n_boot} two-level bootstrap resamples (seed {options.seed}): "
+        "architectures drawn with replacement, then within each drawn architecture its seeds with replacement, each "
+        "point re-averaged (resampling `points` when every point has one seed); resamples with fewer than 3 distinct "
+        "architectures dropped",
         _dropped_summary(report.dropped),
         "",
     ]
@@ -271,8 +290,10 @@ def _report_markdown(table: pd.DataFrame, report: Report, table2: pd.DataFrame, 
         lines.append("Not computed: the table has no test error or no trained diffeomorphism measurements.")
     else:
         lines += [_table2_markdown(table2), "",
-                  "Architectures: points with a positive test error and stability (log scales need them); a "
-                  "coefficient needs at least 3 (n/a otherwise). Paper values (Petrini et al. 2021, Table 2; CIFAR10 "
+                  "n_archs: architectures (points) with a positive test error and stability (log scales need them), "
+                  "seeds per arch: the seeds behind each point; a coefficient needs at least 3 architectures (n/a "
+                  "otherwise), and one resting on fewer says so in its cell. Spearman's rho is the same on log and "
+                  "linear scales. Paper values (Petrini et al. 2021, Table 2; CIFAR10 "
                   "from Figs 15-16) are shown for median rows of the paper's datasets. Files: `table2.csv`, "
                   "`table2.md`, `correlations.csv`."]
     lines += ["", "## Power laws: test error = a X^b across architectures", ""]
@@ -280,7 +301,8 @@ def _report_markdown(table: pd.DataFrame, report: Report, table2: pd.DataFrame, 
         lines.append("Not computed: the table has no test error or no trained diffeomorphism measurements.")
     else:
         lines += [_laws_markdown(laws), "", "Least squares in log-log with standard errors (`power_laws.csv`); the "
-                  "paper finds eps_t ~ 0.2 sqrt(R_f) on CIFAR10."]
+                  "95% interval of b is from the two-level bootstrap of the correlations (its `a_ci_low`, "
+                  "`a_ci_high` in the CSV); the paper finds eps_t ~ 0.2 sqrt(R_f) on CIFAR10."]
     lines += ["", "## Tables", "",
               "- `aggregated.csv`: every configuration (stage, layer, cutoff, temperature, average, ...) with "
               "geometric means, relative errors and `n` realisations",

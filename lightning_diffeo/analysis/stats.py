@@ -204,7 +204,9 @@ def pearson(
     repeated three times has x - mean of 1e-16, not 0, and gave r = +-1) or in which x or y is
     constant are dropped, which is why this is not
     ``scipy.stats.pearsonr(...).confidence_interval``: that returns NaN as soon as one of them
-    occurs, which is common with a handful of architectures.
+    occurs, which is common with a handful of architectures. This bootstraps the points it is
+    given; ``bootstrap.seed_correlation`` takes per-run values and resamples each architecture's
+    seeds as well (``correlations`` uses it), and equals this with one run per point.
     """
     if not 0 < confidence < 1:
         raise ValueError(f"confidence must be in (0, 1), got {confidence!r}")

@@ -54,9 +54,20 @@ def test_report_command_writes_figures_tables_and_index(csv_path, tmp_path, caps
     table2 = pd.read_csv(out / "table2.csv")
     assert list(table2["dataset"]) == ["cifar10"] and table2.loc[0, "paper_D_f"] == 0.62
     assert "| cifar10 | median | 3 | 2 |" in (out / "table2.md").read_text()
+    # every interval says what it rests on: architectures, seeds per architecture, resampling
+    provenance = table2.loc[0, ["n_archs", "seeds_per_arch", "resampling"]].tolist()
+    assert provenance == [3, 2, "two-level"]
+    assert "| dataset | average | n_archs | seeds per arch | resampling | D_f | G_f | R_f | Spearman D_f |" in report
+    assert "| cifar10 | median | 3 | 2 | two-level |" in report
+    assert "50 two-level bootstrap resamples (seed 0)" in report
+    long = pd.read_csv(out / "correlations.csv")
+    assert {"spearman", "spearman_ci_low", "spearman_ci_high", "n_archs", "seeds_per_arch", "resampling"} <= set(long)
     assert pd.read_csv(out / "points.csv")["n"].eq(2).all()
     laws = pd.read_csv(out / "power_laws.csv")
     assert set(laws["quantity"]) == {"D_f", "G_f", "R_f"} and laws["n_points"].eq(3).all()
+    assert laws["n_archs"].eq(3).all() and laws["seeds_per_arch"].eq(2).all()
+    assert laws["resampling"].eq("two-level").all()
+    assert "| dataset | average | X | fit | b 95% interval |" in report
     assert "## Power laws: test error = a X^b across architectures" in report
 
 
