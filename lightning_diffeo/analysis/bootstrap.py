@@ -31,7 +31,7 @@ from scipy import stats as _stats
 
 from lightning_diffeo.analysis.finite import required_quantities, split_finite
 from lightning_diffeo.analysis.points import architecture_points, main_setting
-from lightning_diffeo.analysis.stats import AGGREGATED, _distinct
+from lightning_diffeo.analysis.stats import AGGREGATED, distinct_per_row
 from lightning_diffeo.analysis.table import select
 
 __all__ = ["POINTS", "TWO_LEVEL", "SeedCorrelation", "SeedPowerLaw", "SeededPoints", "architecture_runs",
@@ -111,7 +111,7 @@ def resample_points(points: SeededPoints, n_boot: int, seed: int = 0) -> tuple[n
     rng = np.random.default_rng(seed)
     n_archs = points.sizes.size
     arch = rng.integers(0, n_archs, size=(n_boot, n_archs)) if n_archs else np.zeros((n_boot, 0), dtype=int)
-    keep = _distinct(arch) >= 3 if n_archs else np.zeros(n_boot, dtype=bool)
+    keep = distinct_per_row(arch) >= 3 if n_archs else np.zeros(n_boot, dtype=bool)
     if n_archs == 0 or int(points.sizes.max()) == 1:  # one seed each: the points' own values
         return points.log_x[arch, 0][keep], points.log_y[arch, 0][keep]
     sizes = points.sizes[arch][..., None]  # [n_boot, A, 1]

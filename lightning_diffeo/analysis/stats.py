@@ -180,7 +180,7 @@ def _transform(values: np.ndarray, scale: Literal["log", "linear"]) -> np.ndarra
     raise ValueError(f"scale must be 'log' or 'linear', got {scale!r}")
 
 
-def _distinct(index: np.ndarray) -> np.ndarray:
+def distinct_per_row(index: np.ndarray) -> np.ndarray:
     """Distinct values per row of an integer array ``[rows, n]``."""
     ordered = np.sort(index, axis=1)
     return 1 + (np.diff(ordered, axis=1) != 0).sum(axis=1)
@@ -224,7 +224,7 @@ def pearson(
     low = high = np.nan
     if n_boot > 0:
         index = np.random.default_rng(seed).integers(0, n, size=(n_boot, n))
-        index = index[_distinct(index) >= 3]  # fewer distinct points: r is +-1 or undefined by construction
+        index = index[distinct_per_row(index) >= 3]  # fewer distinct points: r is +-1 or undefined by construction
         bx, by = tx[index], ty[index]
         bx = bx - bx.mean(axis=1, keepdims=True)
         by = by - by.mean(axis=1, keepdims=True)
