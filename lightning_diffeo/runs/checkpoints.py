@@ -39,7 +39,7 @@ def require_checkpoint_file(path: str | os.PathLike) -> Path:
     return path
 
 
-def read_run_checkpoint(path: str | os.PathLike) -> dict[str, Any] | None:
+def read_run_checkpoint(path: str | os.PathLike, mmap: bool = False) -> dict[str, Any] | None:
     """The checkpoint dict (weights only), or None when it holds objects the safe unpickler refuses.
 
     Raises:
@@ -52,7 +52,7 @@ def read_run_checkpoint(path: str | os.PathLike) -> dict[str, Any] | None:
         if start[:1] != b"\x80":  # neither torch's zip format nor a legacy pickle
             raise CheckpointError(f"{path} is not a torch checkpoint (neither a zip archive nor a pickle)")
     try:
-        return read_checkpoint(path)
+        return read_checkpoint(path, mmap=mmap)
     except UnsafeCheckpoint:
         return None
     except Exception as error:  # torch raises many types for a damaged or foreign file

@@ -164,10 +164,10 @@ class DiffeoCLI(LightningCLI):
 
     # ------------------------------------------------------ before any work
     def _resolve_last_checkpoint(self, ckpt_path: str | None) -> str | None:
-        """``--ckpt_path last``: the newest ``last.ckpt`` of earlier runs of this config.
+        """``validate``/``test``/``predict --ckpt_path last``: the newest ``last.ckpt`` of the runs of this config.
 
-        Each run logs into a new ``version_<k>`` folder, so Lightning's own "last" (which looks in
-        the new run's folder) would find nothing and silently start from scratch.
+        Lightning's own "last" looks in the new evaluation folder and would find nothing.
+        (``fit --ckpt_path last`` resumes a run in place instead: :mod:`~lightning_diffeo.runs.resume`.)
         """
         if ckpt_path != "last":
             return ckpt_path

@@ -58,14 +58,15 @@ def _max_epochs(config: dict[str, Any]) -> int | None:
     return int(value) if isinstance(value, int) and value >= 0 else None
 
 
-def _candidate(run_dir: Path) -> RunToResume | None:
-    """The run's newest checkpoint to continue from (``interrupted.ckpt`` when newer than ``last.ckpt``)."""
+def _candidate(run_dir: Path, checkpoint: Path | None = None) -> RunToResume | None:
+    """The run continuing from ``checkpoint``, by default its newest one (``interrupted.ckpt`` when newer
+    than ``last.ckpt``); None when the folder holds no config or no checkpoint."""
     folder = run_dir / CHECKPOINT_DIR
     found = [path for path in (folder / LAST_CHECKPOINT, folder / INTERRUPTED_CHECKPOINT) if path.is_file()]
-    if not found or not (run_dir / CONFIG_FILE).is_file():
+    if (checkpoint is None and not found) or not (run_dir / CONFIG_FILE).is_file():
         return None
-    checkpoint = max(found, key=lambda path: path.stat().st_mtime)
-    state = read_run_checkpoint(checkpoint)
+    checkpoint = checkpoint or max(found, key=lambda path: path.stat().st_mtime)
+    state = read_run_checkpoint(checkpoint, mmap=True)  # the epoch only: the tensors are mapped, not read
     epoch = int(state.get("epoch", 0)) if isinstance(state, dict) else 0
     return RunToResume(run_dir, checkpoint, epoch, run_dir / CONFIG_FILE)
 
@@ -108,11 +109,10 @@ def find_run_to_resume(ckpt_path: str | os.PathLike, given: dict[str, Any] | Non
         return max(unfinished, key=lambda run: run.checkpoint.stat().st_mtime)
     path = Path(ckpt_path)
     check_checkpoint(path)  # missing, foreign, unsafe or not Lightning's: one line each
-    run = _candidate(run_dir_of(path))
-    if run is None or run_dir_of(path) / CHECKPOINT_DIR != path.parent:
+    run = _candidate(run_dir_of(path), path) if path.parent.name == CHECKPOINT_DIR else None
+    if run is None:
         raise ResumeError(f"--ckpt_path {path}: not a checkpoint of a run folder (no {CONFIG_FILE} beside its "
                           f"{CHECKPOINT_DIR}/ folder); resuming continues a run of lightning-diffeo fit in its own folder")
-    run = RunToResume(run.run_dir, path, int((read_run_checkpoint(path) or {}).get("epoch", 0)), run.config_path)
     if is_finished(run):
         raise ResumeError(f"{run.run_dir} finished all {_max_epochs(run.config)} epochs (its {path.name} is epoch "
                           f"{run.epoch}): nothing to resume; start a new run without --ckpt_path")
