@@ -62,6 +62,9 @@ def main(argv: Sequence[str]) -> None:
             return
         cli = build_cli(list(argv), fit_command=True, run_dirs=run_dirs, parser_class=DiffeoParser,
                         parser_kwargs=_PARSER_KWARGS)
+        if cli.config.get("ckpt_path") is not None:  # from a config file: resuming is a command-line choice
+            raise CLIError(f"ckpt_path {cli.config.ckpt_path!r} in a config file: give --ckpt_path on the command "
+                           "line to resume a run")
         outcome = fit_and_test(cli)
         if outcome.epochs == 0 and cli.trainer.max_epochs == 0:
             _say_nothing_trained(cli)

@@ -45,6 +45,8 @@ def files(tmp_path_factory):
     paths["noise"].write_bytes(os.urandom(2048).replace(b"\x80", b"\x00").replace(b"PK", b"pk"))
     paths["yaml_junk"] = root / "junk.yaml"
     paths["yaml_junk"].write_text("trainer: [unclosed\n")
+    paths["ckpt_yaml"] = root / "resume.yaml"
+    paths["ckpt_yaml"].write_text("ckpt_path: last\n")
     paths["png_as_csv"] = root / "table.csv"
     paths["png_as_csv"].write_bytes(b"\x89PNG\r\n\x1a\n" + os.urandom(64))
     paths["empty_csv"] = root / "empty.csv"
@@ -70,6 +72,7 @@ CASES = OrderedDict({
     "fit unknown data name": (lambda f: ["fit", "--data", "cifar100"], "--data cifar100: unknown datamodule"),
     "fit missing config": (lambda f: ["fit", "--config", "nope.yaml"], "nope.yaml"),
     "fit unreadable config": (lambda f: ["fit", "--config", str(f["yaml_junk"])], "junk.yaml"),
+    "fit ckpt_path in a config file": (lambda f: _fit("--config", str(f["ckpt_yaml"])), "in a config file"),
     "fit missing checkpoint": (lambda f: _fit("--ckpt_path", "missing.ckpt"), "checkpoint not found: missing.ckpt"),
     "fit foreign checkpoint": (lambda f: _fit("--ckpt_path", str(f["noise"])), "is not a torch checkpoint"),
     "fit unsafe checkpoint": (lambda f: _fit("--ckpt_path", str(f["unsafe"])), "weights_only=True) refuses"),
