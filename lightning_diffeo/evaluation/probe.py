@@ -79,8 +79,9 @@ def probe_checkpoint(
         ) from None
     module = loaded.module.to(device)
     result = measure_stability(module, images.to(device), normalize=datamodule.normalize_images, **settings)
+    # the training precision is not in the checkpoint; the probe itself measures in float32
     result.metadata.update({"checkpoint": str(loaded.path), "epoch": loaded.epoch,
-                            "datamodule": type(datamodule).__name__, "provenance": provenance("32-true", images)})
+                            "datamodule": type(datamodule).__name__, "provenance": provenance(None, images)})
     return result
 
 
