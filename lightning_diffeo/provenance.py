@@ -15,9 +15,12 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-__all__ = ["LIBRARIES", "probe_hash", "provenance"]
+__all__ = ["FIELDS", "LIBRARIES", "probe_hash", "provenance"]
 
 LIBRARIES = ("torch", "lightning", "timm", "torchvision")
+# The keys of a provenance record, in order: where a result came from, never what was measured.
+FIELDS = ("package_version", "git_commit", *(f"{name}_version" for name in LIBRARIES), "python_version",
+          "cpu", "gpu", "precision", "probe_hash")
 
 
 def _version(distribution: str) -> str | None:

@@ -15,6 +15,7 @@ import pandas as pd
 from scipy import stats as _stats
 
 from lightning_diffeo.analysis.finite import note_dropped, required_quantities, split_finite
+from lightning_diffeo.provenance import FIELDS as PROVENANCE_FIELDS
 
 __all__ = [
     "REALISATION_COLUMNS",
@@ -33,6 +34,8 @@ REALISATION_COLUMNS = frozenset({
     "run_id", "seed", "test_error", "test_acc", "test_loss", "best_val_acc", "best_val_loss", "best_epoch",
     "D_f", "G_f", "R_f", "fraction_diffeomorphic", "denominator", "numerator_diffeo", "numerator_noise",
     "n_images", "run_dir", "path", "status",
+    # where a run came from (a commit made mid-study, a run resumed on another CPU) is not a setting
+    *PROVENANCE_FIELDS,
 })
 _REALISATION_PREFIXES = ("test_", "val_", "best_")
 _REALISATION_SUFFIXES = ("_time", "_dir", "_path", "_seconds")
@@ -71,7 +74,8 @@ def default_keys(table: pd.DataFrame) -> list[str]:
 
     Realisation columns are ``run_id``, ``seed``, the measured quantities and outcomes
     (``REALISATION_COLUMNS``), and any column named ``test_*``, ``val_*``, ``best_*``,
-    ``*_time``, ``*_dir``, ``*_path`` or ``*_seconds``. Everything else (dataset, arch,
+    ``*_time``, ``*_dir``, ``*_path`` or ``*_seconds``, and the provenance columns (versions,
+    commit, CPU, GPU, precision, probe hash). Everything else (dataset, arch,
     train_size, the grid's keys, stage, layer, cutoff, temperature, delta, average, kind,
     noise_norm, model metadata) identifies a configuration.
     """

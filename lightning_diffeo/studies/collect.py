@@ -25,6 +25,7 @@ from typing import Any
 import yaml
 
 from lightning_diffeo._atomic import atomic_write
+from lightning_diffeo.provenance import FIELDS
 from lightning_diffeo.runs.layout import CONFIG_FILE
 
 from .config_keys import option_value
@@ -40,10 +41,7 @@ RECORD_COLUMNS = (
     "stage", "layer", "relative_depth", "cutoff", "temperature", "delta", "average", "interpolation",
     "D_f", "G_f", "R_f", "fraction_diffeomorphic", "kind", "noise_norm",
 )
-PROVENANCE_COLUMNS = (
-    "package_version", "git_commit", "torch_version", "lightning_version", "timm_version", "torchvision_version",
-    "cpu", "gpu", "precision", "probe_hash",
-)
+PROVENANCE_COLUMNS = tuple(field for field in FIELDS if field != "python_version")
 COLUMNS = RUN_COLUMNS + MODEL_COLUMNS + RESULT_COLUMNS + RECORD_COLUMNS + PROVENANCE_COLUMNS
 _NAN_IF_MISSING = ("relative_depth", "cutoff", "temperature", "delta", "D_f", "G_f", "R_f",
                    "fraction_diffeomorphic", "noise_norm")
