@@ -20,6 +20,8 @@ FIGURE_KINDS = {
     "size_trajectories": "Fig 18",
     "delta_cutoff_grid": "Fig 21",
     "noise": "Fig 11",
+    "along_training": "not in the paper: R_f along training",
+    "learning_curves": "not in the paper: learning curves",
 }
 
 

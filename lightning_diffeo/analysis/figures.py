@@ -13,6 +13,9 @@ mean_vs_median       Fig 17                         mean estimator vs median est
 size_trajectories    Fig 18                         curves in the (R_f, eps_t) plane for varying P
 delta_cutoff_grid    Fig 21                         test error vs D_f, G_f, R_f for each (delta, c)
 noise                Fig 11                         G_f vs noise norm, slope-2 guide
+along_training       (not in the paper)             R_f vs epochs trained and vs validation error
+learning_curves      (not in the paper)             training and validation error per epoch
+                                                    (from a curves table: ``write_report(curves=)``)
 ==================== ============================== ==========================================
 """
 
@@ -20,7 +23,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from lightning_diffeo.analysis import figures_curves, figures_points
+from lightning_diffeo.analysis import figures_curves, figures_points, training
 from lightning_diffeo.analysis.figure_base import FIGURE_KINDS, FigureOptions, FigureResult
 from lightning_diffeo.analysis.table import load_table
 
@@ -44,6 +47,7 @@ def make_figures(table: pd.DataFrame, options: FigureOptions | None = None) -> l
         "size_trajectories": figures_points.size_trajectories,
         "delta_cutoff_grid": figures_points.delta_cutoff_grid,
         "noise": figures_curves.noise,
+        "along_training": training.along_training,
     }
     results: list[FigureResult] = []
     for kind, build in builders.items():

@@ -29,6 +29,7 @@ from lightning_diffeo.analysis._plot import (
 from lightning_diffeo.analysis.figure_base import FigureOptions, FigureResult
 from lightning_diffeo.analysis.finite import collect_dropped, note_merged
 from lightning_diffeo.analysis.paper import PAPER_POWER_LAW, paper_correlations
+from lightning_diffeo.analysis.bootstrap import architecture_runs, seed_correlation
 from lightning_diffeo.analysis.points import architecture_points, size_curves
 from lightning_diffeo.analysis.scales import is_allowed
 from lightning_diffeo.analysis.stats import fit_power_law, pearson
@@ -61,10 +62,12 @@ def _setting_text(points: pd.DataFrame) -> str:
 
 def scatter_panel(ax: Axes, points: pd.DataFrame, quantity: str, options: FigureOptions, colours: list,
                   fit: bool = True, legend: bool = True,
-                  reference: tuple[float, float] | None = None) -> tuple[bool, list]:
+                  reference: tuple[float, float] | None = None, runs: pd.DataFrame | None = None) -> tuple[bool, list]:
     """Test error against ``quantity`` (D_f, G_f, R_f or inv_G_f), one point per row, with error bars,
     the power-law fit and the correlation coefficient in the legend; log-log axes.
-    ``reference`` (a, b) adds the published law a X^b, dotted.
+    ``reference`` (a, b) adds the published law a X^b, dotted. ``runs``: the runs behind the points
+    (``architecture_runs``, ``point`` = the row's position in ``points``); with them the legend's
+    interval is the two-level bootstrap's (seeds within architectures), as in Table 2.
 
     Returns:
         Whether log axes were set (points to label), and the legend's handles (fit, reference, r).
@@ -86,9 +89,16 @@ def scatter_panel(ax: Axes, points: pd.DataFrame, quantity: str, options: Figure
         grid = np.geomspace(x[valid].min(), x[valid].max(), 50)
         handles += ax.plot(grid, reference[0] * grid ** reference[1], color="grey", linewidth=1, linestyle=":",
                            label=f"paper {reference[0]:g} X^{reference[1]:g}")
-    c = pearson(x, y, scale=options.scale, n_boot=options.n_boot if legend else 0, seed=options.seed)
+    if runs is not None and legend:
+        run_x = 1.0 / runs["G_f"].to_numpy(float) if quantity == "inv_G_f" else runs[quantity].to_numpy(float)
+        c = seed_correlation(run_x, runs["test_error"].to_numpy(float), runs["point"].to_numpy(), scale=options.scale,
+                             n_boot=options.n_boot, seed=options.seed)
+        how = f"{options.scale}; {c.n_archs} archs x {c.seeds_per_arch} seeds, {c.resampling}"
+    else:
+        c = pearson(x, y, scale=options.scale, n_boot=options.n_boot if legend else 0, seed=options.seed)
+        how = options.scale
     if math.isfinite(c.r):
-        handles.append(Line2D([], [], linestyle="", label=f"r = {fmt(c.r)} [{fmt(c.low)}, {fmt(c.high)}] ({options.scale})"))
+        handles.append(Line2D([], [], linestyle="", label=f"r = {fmt(c.r)} [{fmt(c.low)}, {fmt(c.high)}] ({how})"))
     if handles and legend:
         ax.legend(handles=handles, fontsize=7, loc="lower center", bbox_to_anchor=(0.5, 1.0), frameon=False)
     drawn = set_log(ax, x, y)
@@ -102,7 +112,8 @@ def error_vs_stability(table: pd.DataFrame, options: FigureOptions) -> list[Figu
     kind, title = "error_vs_stability", "test error vs D_f, 1/G_f, R_f across architectures"
     reason = _no_error(table)
     with collect_dropped() as dropped:
-        points = pd.DataFrame() if reason else architecture_points(table, cutoff=options.cutoff, delta=options.delta)
+        points, run_rows = (pd.DataFrame(), None) if reason else architecture_runs(table, cutoff=options.cutoff,
+                                                                                  delta=options.delta)
     if reason is None and points.empty:
         reason = "no trained ('best' stage) diffeomorphism measurements in the table"
     if reason:
@@ -111,6 +122,8 @@ def error_vs_stability(table: pd.DataFrame, options: FigureOptions) -> list[Figu
     for (dataset, average), group in by_dataset_and_average(points):
         name = f"{kind}_{slug(dataset)}_{average}"
         left_out = note_merged(dropped, name, dataset=dataset, average=average)
+        group_runs = run_rows[run_rows["point"].isin(group.index)]
+        group_runs = group_runs.assign(point=group_runs["point"].map({old: new for new, old in enumerate(group.index)}))
         group = group.reset_index(drop=True)
         fig = Figure(figsize=(14, 4.6), layout="constrained")
         axes = fig.subplots(1, 3)
@@ -119,7 +132,8 @@ def error_vs_stability(table: pd.DataFrame, options: FigureOptions) -> list[Figu
         law = (PAPER_POWER_LAW["a"], PAPER_POWER_LAW["b"]) if (
             published is not None and published[0] == PAPER_POWER_LAW["dataset"] and average == "median") else None
         quantities = ("D_f", "inv_G_f", "R_f")
-        drawn = [scatter_panel(ax, group, quantity, options, colours, reference=law if quantity == "R_f" else None)[0]
+        drawn = [scatter_panel(ax, group, quantity, options, colours, reference=law if quantity == "R_f" else None,
+                               runs=group_runs)[0]
                  for ax, quantity in zip(axes, quantities)]
         add_depth_colourbar(fig, axes, norm)
         fig.legend(handles=marker_handles({marker(row) for _, row in group.iterrows()}), loc="outside lower center",

@@ -22,6 +22,7 @@ from lightning_diffeo.analysis.finite import Dropped, collect_dropped, note_merg
 from lightning_diffeo.analysis.points import architecture_points, main_setting
 from lightning_diffeo.analysis.stats import aggregate
 from lightning_diffeo.analysis.table import MEASURES, load_table, size_text
+from lightning_diffeo.analysis.training import convergence_check, convergence_markdown, learning_curves, read_curves
 
 __all__ = ["Report", "write_report"]
 
@@ -140,6 +141,8 @@ def write_report(
     overwrite: bool = False,
     options: FigureOptions | None = None,
     formats: Sequence[Literal["png", "pdf"]] = _FORMATS,
+    curves: str | os.PathLike | pd.DataFrame | None = None,
+    doubled: str | os.PathLike | pd.DataFrame | None = None,
 ) -> Report:
     """Write every figure the table supports (PNG and PDF), Table 2, aggregated tables and ``report.md``.
 
@@ -153,6 +156,9 @@ def write_report(
         spec: a study or sweep spec file (JSON or YAML) to take the description from.
         options: figure settings (cutoff, delta, correlation scale, bootstrap).
         formats: figure file formats.
+        curves: the study's learning curves (``collect --curves``): adds their figure.
+        doubled: the table of the same study with twice the epochs (one seed): adds the
+            convergence check (``convergence.csv``, ``convergence.md``, a section of ``report.md``).
 
     Raises:
         FileExistsError: ``out`` exists and is not empty, without ``overwrite``.
@@ -165,10 +171,14 @@ def write_report(
         raise ValueError(f"formats must be a non-empty list of {list(_FORMATS)}, got {list(formats)!r}")
     _check_folder(out, overwrite)
     table = load_table(source)
+    curve_table = read_curves(curves) if curves is not None else None
+    check = convergence_check(table, load_table(doubled)) if doubled is not None else None
     spec_description, spec_file = _study_description(source, spec)
     description = description or spec_description
     report = Report(out)
     report.figures = make_figures(table, options)
+    if curve_table is not None:
+        report.figures += learning_curves(curve_table)
     report.dropped += [result.dropped for result in report.figures if result.dropped is not None]
     for result in report.figures:
         if result.figure is not None:
@@ -194,7 +204,12 @@ def write_report(
         table2 = correlation_table(long)
         report.files.append(_write_csv(table2, out / "table2.csv"))
         report.files.append(atomic_write_text(out / "table2.md", _table2_markdown(table2) + "\n"))
+    if check is not None:
+        report.files.append(_write_csv(check, out / "convergence.csv"))
+        report.files.append(atomic_write_text(out / "convergence.md", convergence_markdown(check) + "\n"))
     markdown = _report_markdown(table, report, table2, laws, description, spec_file, options, formats)
+    if check is not None:
+        markdown += "\n## Convergence: twice the epochs on one seed\n\n" + convergence_markdown(check) + "\n"
     report.files.append(atomic_write_text(out / "report.md", markdown))
     return report
 

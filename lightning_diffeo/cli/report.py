@@ -2,6 +2,7 @@
 
     lightning-diffeo report results.csv -o report/
     lightning-diffeo report results.parquet -o report/ --cutoff 5 --delta 1 --overwrite
+    lightning-diffeo report results.csv -o report/ --curves curves.csv --doubled doubled.csv
 """
 
 from __future__ import annotations
@@ -46,6 +47,10 @@ def build_parser():
                         help="image side in pixels for T_min/T_max (default: from the table or the dataset)")
     parser.add_argument("--formats", type=list[Literal["png", "pdf"]], default=list(_FORMATS),
                         help="figure formats: PNG (raster) and PDF (vector)")
+    parser.add_argument("--curves", type=str | None, default=None,
+                        help="learning curves of the study (collect --curves): adds their figure")
+    parser.add_argument("--doubled", type=str | None, default=None,
+                        help="table of the same study with twice the epochs on one seed: adds the convergence check")
     return parser
 
 
@@ -68,7 +73,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     try:
         report = write_report(args.results, args.out, description=args.description, spec=args.spec,
                               overwrite=args.overwrite,
-                              options=options, formats=args.formats)
+                              options=options, formats=args.formats, curves=args.curves, doubled=args.doubled)
     except (FileExistsError, FileNotFoundError, ValueError) as error:
         fail(str(error))
     drawn = [r for r in report.figures if r.figure is not None]

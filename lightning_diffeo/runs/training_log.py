@@ -17,7 +17,7 @@ from typing import Any
 
 from lightning_diffeo._atomic import atomic_write_text
 
-__all__ = ["CARRIED_FILE", "METRICS_FILE", "carry_over_metrics"]
+__all__ = ["CARRIED_FILE", "METRICS_FILE", "carry_over_metrics", "epoch_metrics"]
 
 METRICS_FILE = "metrics.csv"
 CARRIED_FILE = ".metrics-carried.csv"
@@ -68,3 +68,29 @@ def carry_over_metrics(logger: Any, global_step: int) -> int:
     logger.save()
     carried.unlink()
     return len(rows)
+
+
+def epoch_metrics(run_dir: str | Path) -> dict[int, dict[str, float]]:
+    """The training log of a run by epoch: ``{epoch: {metric: value}}`` from its ``metrics.csv``.
+
+    Epochs are 0-based as Lightning counts them; each metric keeps the last value logged in
+    its epoch (the epoch-level ``train/acc``, ``val/acc``, ...). The stability measurements
+    (``stability/...``), the test metrics (``test/...``, logged after training), ``step`` and
+    per-step values (``*_step``) are left out. An empty dict when the run has no ``metrics.csv``.
+    """
+    path = Path(run_dir) / METRICS_FILE
+    if not path.is_file():
+        return {}
+    epochs: dict[int, dict[str, float]] = {}
+    for row in _rows(path):
+        epoch = _number(row.get("epoch"))
+        if epoch is None:
+            continue
+        values = epochs.setdefault(int(epoch), {})
+        for key, text in row.items():
+            if key in ("epoch", "step") or key.startswith(("stability/", "test/")) or key.endswith("_step"):
+                continue
+            number = _number(text)
+            if number is not None:
+                values[key] = number
+    return {epoch: values for epoch, values in sorted(epochs.items()) if values}

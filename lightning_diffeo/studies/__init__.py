@@ -1,5 +1,5 @@
 """Studies at scale: sweep specs, one run (fit, test at the best checkpoint, stability), local and
-SLURM executors, status, and ``collect`` into one table.
+SLURM executors, status, and ``collect`` into one table (``collect_curves``: the learning curves).
 
 Importing this package does not import torch or lightning; they load when a run starts.
 """
@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from .claims import Claim, ClaimHeld
 from .collect import COLUMNS, check_table_path, collect, run_folders, write_table
+from .curves import collect_curves
 from .execute import execute_run, read_run
 from .plan import RunPlan, plan_runs, resolve_config
 from .spec import load_spec, parse_spec
@@ -27,6 +28,7 @@ __all__ = [
     "SweepSpec",
     "check_table_path",
     "collect",
+    "collect_curves",
     "execute_run",
     "load_spec",
     "parse_spec",

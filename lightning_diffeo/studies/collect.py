@@ -7,7 +7,8 @@ one column per further grid key (named by its last dotted component, e.g. ``mode
 ``recipe``; the full dotted key when that name is taken), ``depth, n_params, batch_norm,
 skip_connections`` (:func:`~lightning_diffeo.models.model_info`), ``test_error, test_acc,
 best_val_acc, best_epoch`` (at the best-validation checkpoint), ``stage`` (``init``, ``best``
-or ``epoch<k>``), ``layer, relative_depth, cutoff, temperature, delta, average, interpolation,
+or ``epoch<k>``), ``val_acc`` (the validation accuracy of the measured weights, from the run's
+``metrics.csv``; NaN at ``init``), ``layer, relative_depth, cutoff, temperature, delta, average, interpolation,
 D_f, G_f, R_f, fraction_diffeomorphic`` (NaN when not measured), ``kind`` (``diffeo``), and
 ``noise_norm``: noise-only measurements are rows of ``kind="noise"`` with ``G_f`` filled and
 ``cutoff, temperature, delta, D_f, R_f`` NaN.
@@ -27,18 +28,19 @@ import yaml
 from lightning_diffeo._atomic import atomic_write
 from lightning_diffeo.provenance import FIELDS
 from lightning_diffeo.runs.layout import CONFIG_FILE
+from lightning_diffeo.runs.training_log import epoch_metrics
 
 from .config_keys import option_value
 from .execute import read_run
 from .state import scan_study
 
-__all__ = ["COLUMNS", "check_table_path", "collect", "run_folders", "write_table"]
+__all__ = ["COLUMNS", "RUN_COLUMNS", "check_table_path", "collect", "finished_runs", "run_folders", "run_columns", "write_table"]
 
 RUN_COLUMNS = ("run_id", "arch", "dataset", "train_size", "seed")
 MODEL_COLUMNS = ("depth", "n_params", "batch_norm", "skip_connections")
 RESULT_COLUMNS = ("test_error", "test_acc", "best_val_acc", "best_epoch")
 RECORD_COLUMNS = (
-    "stage", "layer", "relative_depth", "cutoff", "temperature", "delta", "average", "interpolation",
+    "stage", "val_acc", "layer", "relative_depth", "cutoff", "temperature", "delta", "average", "interpolation",
     "D_f", "G_f", "R_f", "fraction_diffeomorphic", "kind", "noise_norm",
 )
 PROVENANCE_COLUMNS = tuple(field for field in FIELDS if field != "python_version")
@@ -80,7 +82,7 @@ def _grid_value(value: Any) -> Any:
     return json.dumps(value, sort_keys=True) if isinstance(value, (dict, list)) else value
 
 
-def _run_columns(run_dir: Path, record: dict[str, Any], grid: dict[str, str]) -> dict[str, Any]:
+def run_columns(run_dir: Path, record: dict[str, Any], grid: dict[str, str]) -> dict[str, Any]:
     """The columns every row of one run shares: its settings, its model, its results."""
     from lightning_diffeo.models import list_models, model_info
 
@@ -104,12 +106,15 @@ def _run_columns(run_dir: Path, record: dict[str, Any], grid: dict[str, str]) ->
     }
 
 
-def _measurement(shared: dict[str, Any], measured: dict[str, Any]) -> dict[str, Any]:
-    """One row: a run's shared columns and one stability record (noise-only: the diffeo columns NaN)."""
+def _measurement(shared: dict[str, Any], measured: dict[str, Any], epochs: dict[int, dict[str, float]]) -> dict[str, Any]:
+    """One row: a run's shared columns and one stability record (noise-only: the diffeo columns NaN);
+    ``epochs``: the run's training log by epoch, for the validation accuracy of the measured weights."""
     row = dict(shared)
     noise = "noise_norm" in measured and measured.get("cutoff") is None
+    stage, epoch = measured.get("stage"), measured.get("epoch")
+    trained = stage != "init" and isinstance(epoch, int)
     row.update(
-        stage=measured.get("stage"), layer=measured.get("layer"), average=measured.get("average"),
+        stage=stage, val_acc=epochs.get(epoch, {}).get("val/acc", math.nan) if trained else math.nan, layer=measured.get("layer"), average=measured.get("average"),
         interpolation=measured.get("interpolation"), kind="noise" if noise else "diffeo",
     )
     for key in _NAN_IF_MISSING:
@@ -126,8 +131,10 @@ def _run_rows(run_dir: Path, record: dict[str, Any], grid: dict[str, str]) -> li
         return []
     from lightning_diffeo.stability import StabilityResult
 
-    shared = _run_columns(run_dir, record, grid)
-    return [_measurement(shared, measured) for measured in StabilityResult.from_json(run_dir / stability_file).records]
+    shared = run_columns(run_dir, record, grid)
+    epochs = epoch_metrics(run_dir)
+    return [_measurement(shared, measured, epochs)
+            for measured in StabilityResult.from_json(run_dir / stability_file).records]
 
 
 def run_folders(target: str | os.PathLike) -> list[Path]:
@@ -153,6 +160,21 @@ def run_folders(target: str | os.PathLike) -> list[Path]:
     return run_dirs
 
 
+def finished_runs(target: str | os.PathLike, stacklevel: int = 2) -> tuple[list[tuple[Path, dict[str, Any]]], dict[str, str]]:
+    """The finished runs of ``target`` (see :func:`collect`) as (folder, ``run.json`` record), and the
+    table column of each key the runs vary (``{"model.recipe": "recipe", ...}``).
+
+    Runs that are not done are left out and counted in one warning.
+    """
+    run_dirs = run_folders(target)
+    finished = [(d, r) for d in run_dirs if (r := read_run(d)) is not None and r.get("status") == "done"]
+    left_out = len(run_dirs) - len(finished)
+    if left_out:
+        warnings.warn(f"collect: {left_out} of {len(run_dirs)} runs are not done and are left out", stacklevel=stacklevel)
+    keys = list(dict.fromkeys(k for _, r in finished for k in (r.get("overrides") or {})))
+    return finished, _grid_columns(keys)
+
+
 def collect(target: str | os.PathLike):  # -> pandas.DataFrame
     """The table of every finished run of a study (see the module docstring).
 
@@ -168,13 +190,7 @@ def collect(target: str | os.PathLike):  # -> pandas.DataFrame
     """
     import pandas as pd
 
-    run_dirs = run_folders(target)
-    finished = [(d, r) for d in run_dirs if (r := read_run(d)) is not None and r.get("status") == "done"]
-    left_out = len(run_dirs) - len(finished)
-    if left_out:
-        warnings.warn(f"collect: {left_out} of {len(run_dirs)} runs are not done and are left out", stacklevel=2)
-    keys = list(dict.fromkeys(k for _, r in finished for k in (r.get("overrides") or {})))
-    grid = _grid_columns(keys)
+    finished, grid = finished_runs(target, stacklevel=3)
     rows = [row for run_dir, record in finished for row in _run_rows(run_dir, record, grid)]
     columns = list(RUN_COLUMNS) + list(grid.values()) + list(COLUMNS[len(RUN_COLUMNS):])
     table = pd.DataFrame.from_records(rows, columns=columns)
@@ -184,7 +200,7 @@ def collect(target: str | os.PathLike):  # -> pandas.DataFrame
     return table
 
 
-def check_table_path(path: str | os.PathLike) -> Path:
+def check_table_path(path: str | os.PathLike, option: str = "-o") -> Path:
     """``path`` if :func:`write_table` can write there: ``.csv`` or ``.parquet`` (with pyarrow), in an existing folder.
 
     Raises:
@@ -194,9 +210,9 @@ def check_table_path(path: str | os.PathLike) -> Path:
     path = Path(path)
     suffix = path.suffix.lower()
     if suffix not in (".csv", ".parquet"):
-        raise ValueError(f"-o must end in .csv or .parquet, got {str(path)!r}")
+        raise ValueError(f"{option} must end in .csv or .parquet, got {str(path)!r}")
     if not path.parent.is_dir():
-        raise ValueError(f"-o {str(path)!r}: its folder {str(path.parent)!r} does not exist")
+        raise ValueError(f"{option} {str(path)!r}: its folder {str(path.parent)!r} does not exist")
     if suffix == ".parquet":
         try:
             import pyarrow  # noqa: F401

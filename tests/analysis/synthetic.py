@@ -74,6 +74,7 @@ def synthetic_table(
                                     g = g_layer * factor * delta**2
                                     r = r_layer * (cutoff / 3) ** 0.5 if stage == "best" else r_layer
                                     records.append({**base, "stage": stage, "layer": f"layer{k}",
+                                                    "val_acc": math.nan if stage == "init" else 1 - error,
                                                     "relative_depth": rel, "cutoff": cutoff,
                                                     "temperature": temperature(delta, cutoff), "delta": delta,
                                                     "average": average, "D_f": r * g, "G_f": g,
@@ -93,8 +94,10 @@ def synthetic_table(
 
 def small_table(**overrides) -> pd.DataFrame:
     """Four architectures (plain, plain, batch-norm, batch-norm + skip), 2 seeds, P in {512, 4096}, c in {3, 15},
-    delta in {0.5, 1}, 3 layers, both averages, noise rows: every figure kind, quickly."""
+    delta in {0.5, 1}, 3 layers, both averages, a measurement along training (``epoch1``), noise rows:
+    every figure kind of a study table, quickly."""
     settings = dict(archs={k: ARCHS[k] for k in ("fc4", "lenet", "vgg11bn", "resnet18")}, seeds=2,
-                    train_sizes=(512, 4096), cutoffs=(3.0, 15.0), deltas=(0.5, 1.0), layers=3)
+                    train_sizes=(512, 4096), cutoffs=(3.0, 15.0), deltas=(0.5, 1.0), layers=3,
+                    stages=("init", "epoch1", "best"))
     settings.update(overrides)
     return synthetic_table(**settings)

@@ -17,6 +17,7 @@ LOG_AXES = {
     "size_trajectories": ("x", "y"),
     "delta_cutoff_grid": ("x", "y"),
     "noise": ("x", "y"),
+    "along_training": ("y",),
 }
 
 
@@ -35,7 +36,7 @@ def _drawn_axes(figure: Figure):
 
 def test_every_figure_kind_is_drawn_from_a_complete_study(figures):
     drawn = {result.kind for result in figures if result.figure is not None}
-    assert drawn == set(FIGURE_KINDS)
+    assert drawn == set(FIGURE_KINDS) - {"learning_curves"}  # drawn from a curves table (test_training.py)
     assert all(result.reason is None for result in figures)
     names = [result.name for result in figures]
     assert len(names) == len(set(names))

@@ -39,7 +39,7 @@ def test_report_command_writes_figures_tables_and_index(csv_path, tmp_path, caps
     captured = capsys.readouterr()
     assert f"to {out}" in captured.out
     skipped_lines = [line for line in captured.err.splitlines() if line.startswith("skipped ")]
-    assert {line.split()[1] for line in skipped_lines} == {"mean_vs_median", "delta_cutoff_grid", "noise"}
+    assert {line.split()[1] for line in skipped_lines} == {"mean_vs_median", "delta_cutoff_grid", "noise", "along_training"}
     for name in ("error_vs_stability_cifar10_median", "stability_vs_size_cifar10_median",
                  "depth_profile_cifar10_median", "size_trajectories_cifar10_median"):
         for suffix in ("png", "pdf"):

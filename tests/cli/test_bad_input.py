@@ -14,6 +14,8 @@ from pathlib import Path
 import pytest
 import torch
 
+from tests.analysis.synthetic import small_table
+
 from tests.cli.helpers import run_main
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -53,6 +55,8 @@ def files(tmp_path_factory):
     paths["empty_csv"].write_text("")
     paths["a_file"] = root / "a_file.txt"
     paths["a_file"].write_text("mine")
+    paths["study_csv"] = root / "study.csv"
+    small_table().to_csv(paths["study_csv"], index=False)
     return paths
 
 
@@ -105,6 +109,12 @@ CASES = OrderedDict({
     "report foreign table": (lambda f: ["report", str(f["png_as_csv"]), "-o", "r"], "table.csv"),
     "report empty table": (lambda f: ["report", str(f["empty_csv"]), "-o", "r"], "empty.csv"),
     "report out is a file": (lambda f: ["report", str(f["empty_csv"]), "-o", str(f["a_file"])], "a_file.txt"),
+    "report missing curves": (lambda f: ["report", str(f["study_csv"]), "-o", "r", "--curves", "nope.csv"],
+                              "curves table 'nope.csv' does not exist"),
+    "report curves not a curves table": (lambda f: ["report", str(f["study_csv"]), "-o", "r", "--curves",
+                                                    str(f["study_csv"])], "lacks the columns"),
+    "report doubled without epochs": (lambda f: ["report", str(f["study_csv"]), "-o", "r", "--doubled",
+                                                 str(f["study_csv"])], "max_epochs"),
     "unknown subcommand": (lambda f: ["fitt"], "unknown subcommand 'fitt'"),
 })
 

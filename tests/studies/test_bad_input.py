@@ -80,6 +80,8 @@ CASES = [
     ("collect", ["{tmp}/study", "-o", "{tmp}/t.xlsx"], "t.xlsx"),
     ("collect", ["{tmp}/study", "--out", "{tmp}/t.csv"], "--out"),
     ("collect", ["{tmp}/study"], "output"),
+    ("collect", ["{tmp}/study", "-o", "{tmp}/t.csv", "--curves", "{tmp}/c.txt"], "--curves must end in .csv"),
+    ("collect", ["{tmp}/study", "-o", "{tmp}/t.csv", "--curves", "{tmp}/t.csv"], "the same file as -o"),
 ]
 
 

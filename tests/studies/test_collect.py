@@ -66,3 +66,26 @@ def test_rows_columns_and_kinds(finished_study):
 def test_an_empty_folder_is_an_error(tmp_path):
     with pytest.raises(FileNotFoundError, match="no run folders"):
         collect(tmp_path)
+
+
+def test_validation_accuracy_of_each_stage_and_learning_curves(finished_study):
+    from lightning_diffeo.studies import collect_curves
+
+    folder, done, _ = finished_study
+    (done.run_dir / "metrics.csv").write_text(
+        "epoch,step,train/acc,train/loss,train/loss_step,val/acc,val/loss,test/acc\n"
+        "0,4,,,0.9,,,\n0,9,0.5,1.2,,,,\n0,9,,,,0.6,1.1,\n1,19,0.7,0.8,,0.75,0.7,\n2,29,0.8,0.6,,0.7,0.8,\n"
+        "3,29,,,,,,0.72\n")  # step rows, train and val on separate rows, then the test row
+    results = {"init": StabilityResult([_diffeo("output", "median", 1.1)], {"epoch": 0}),
+               "epoch1": StabilityResult([_diffeo("output", "median", 0.7)], {"epoch": 1}),
+               "best": StabilityResult([_diffeo("output", "median", 0.4)], {"epoch": 1})}
+    write_report(done.run_dir, "stability.json", results, {}, plot=False)
+    with pytest.warns(UserWarning, match="1 of 2 runs are not done"):
+        table = collect(folder).set_index("stage")
+    assert math.isnan(table.loc["init", "val_acc"]) and table.loc["epoch1", "val_acc"] == 0.75
+    assert table.loc["best", "val_acc"] == 0.75
+    with pytest.warns(UserWarning, match="1 of 2 runs are not done"):
+        curves = collect_curves(folder)
+    assert curves["epoch"].tolist() == [0, 1, 2] and curves["val_acc"].tolist() == [0.6, 0.75, 0.7]
+    assert curves["train_loss"].tolist() == [1.2, 0.8, 0.6] and (curves["recipe"] == done.overrides["model.recipe"]).all()
+    assert (curves["best_epoch"] == 2).all() and (curves["run_id"] == done.run_id).all()
