@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import math
 import os
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -15,13 +14,13 @@ import pandas as pd
 
 from lightning_diffeo._atomic import atomic_write_text
 from lightning_diffeo.plotstyle import save_figure
-from lightning_diffeo.analysis._plot import fmt
+from lightning_diffeo.analysis.markdown import laws_markdown, points_markdown, table2_markdown
 from lightning_diffeo.analysis.correlate import correlation_table, correlations, power_laws
 from lightning_diffeo.analysis.figures import FIGURE_KINDS, FigureOptions, FigureResult, make_figures
 from lightning_diffeo.analysis.finite import Dropped, collect_dropped, note_merged
 from lightning_diffeo.analysis.points import architecture_points, main_setting
 from lightning_diffeo.analysis.stats import aggregate
-from lightning_diffeo.analysis.table import MEASURES, load_table, size_text
+from lightning_diffeo.analysis.table import load_table, size_text
 from lightning_diffeo.analysis.training import convergence_check, convergence_markdown, learning_curves, read_curves
 
 __all__ = ["Report", "write_report"]
@@ -92,46 +91,6 @@ def _study_description(source: object, spec: str | os.PathLike | None) -> tuple[
     return None, None
 
 
-def _markdown_table(frame: pd.DataFrame) -> str:
-    def cell(value: object) -> str:
-        if isinstance(value, float):
-            return "" if math.isnan(value) else f"{value:.3g}"
-        return str(value)
-
-    lines = ["| " + " | ".join(map(str, frame.columns)) + " |", "|" + "---|" * len(frame.columns)]
-    lines += ["| " + " | ".join(cell(v) for v in row) + " |" for row in frame.itertuples(index=False)]
-    return "\n".join(lines)
-
-
-def _with_interval(value: float, low: float, high: float) -> str:
-    if not isinstance(value, float) or not math.isfinite(value):
-        return "n/a"
-    return f"{fmt(value)} [{fmt(low)}, {fmt(high)}]" if math.isfinite(low) else fmt(value)
-
-
-def _table2_markdown(table2: pd.DataFrame) -> str:
-    rows = []
-    for row in table2.to_dict("records"):
-        n_archs, seeds = row.get("n_archs", row["architectures"]), row.get("seeds_per_arch", row["runs_per_point"])
-        record = {"dataset": row["dataset"], "average": row["average"], "n_archs": n_archs, "seeds per arch": seeds,
-                  "resampling": row.get("resampling", "points")}
-        for prefix, suffix in (("", ""), ("Spearman ", "_spearman")):
-            for quantity in MEASURES:
-                name = f"{quantity}{suffix}"
-                text = _with_interval(row.get(name, math.nan), row.get(f"{name}_ci_low", math.nan),
-                                      row.get(f"{name}_ci_high", math.nan))
-                own = (row.get(f"{quantity}_n_archs", n_archs), row.get(f"{quantity}_seeds_per_arch", seeds))
-                if text != "n/a" and own != (n_archs, seeds):  # this coefficient rests on fewer points
-                    text += f" ({own[0]} archs x {own[1]} seeds)"
-                record[f"{prefix}{quantity}"] = text
-        for quantity in MEASURES:
-            value = row.get(f"paper_{quantity}", math.nan)
-            record[f"paper {quantity}"] = "" if value is None or (isinstance(value, float) and math.isnan(value)) \
-                else f"{value:.2f}"
-        rows.append(record)
-    return _markdown_table(pd.DataFrame.from_records(rows))
-
-
 def write_report(
     source: str | os.PathLike | pd.DataFrame,
     out: str | os.PathLike,
@@ -191,6 +150,8 @@ def write_report(
     with _left_out(report, "points.csv"):
         points = architecture_points(table, cutoff=options.cutoff, delta=options.delta)
     report.files.append(_write_csv(points, out / "points.csv"))
+    if not points.empty:
+        report.files.append(atomic_write_text(out / "points.md", points_markdown(points) + "\n"))
     table2, laws = pd.DataFrame(), pd.DataFrame()
     if "test_error" in table.columns and not points.empty:
         with _left_out(report, "power_laws.csv"):
@@ -203,11 +164,15 @@ def write_report(
         report.files.append(_write_csv(long, out / "correlations.csv"))
         table2 = correlation_table(long)
         report.files.append(_write_csv(table2, out / "table2.csv"))
-        report.files.append(atomic_write_text(out / "table2.md", _table2_markdown(table2) + "\n"))
+        report.files.append(atomic_write_text(out / "table2.md", table2_markdown(table2) + "\n"))
     if check is not None:
         report.files.append(_write_csv(check, out / "convergence.csv"))
         report.files.append(atomic_write_text(out / "convergence.md", convergence_markdown(check) + "\n"))
     markdown = _report_markdown(table, report, table2, laws, description, spec_file, options, formats)
+    if not points.empty:
+        markdown += ("\n## Architectures: test error and stability at the output\n\n" + points_markdown(points)
+                     + "\n\nGeometric means over the seeds (runs) ± relative error (std of the log over sqrt(n)), "
+                     "main setting, best validation checkpoint (`points.csv`).\n")
     if check is not None:
         markdown += "\n## Convergence: twice the epochs on one seed\n\n" + convergence_markdown(check) + "\n"
     report.files.append(atomic_write_text(out / "report.md", markdown))
@@ -228,22 +193,6 @@ def _write_csv(frame: pd.DataFrame, path: Path) -> Path:
     from lightning_diffeo._atomic import atomic_write
 
     return atomic_write(path, lambda temporary: frame.to_csv(temporary, index=False))
-
-
-def _laws_markdown(laws: pd.DataFrame) -> str:
-    rows = []
-    for row in laws.to_dict("records"):
-        paper = "" if math.isnan(row["paper_a"]) else f"{row['paper_a']:g} X^{row['paper_b']:g}"
-        fit = "n/a" if math.isnan(row["b"]) else (
-            f"{row['a']:.3g} X^({row['b']:.2f} ± {fmt(row['b_err'])})")
-        low, high = row.get("b_ci_low", math.nan), row.get("b_ci_high", math.nan)
-        interval = "" if math.isnan(row["b"]) or not math.isfinite(low) else f"[{fmt(low)}, {fmt(high)}]"
-        rows.append({"dataset": row["dataset"], "average": row["average"], "X": row["quantity"], "fit": fit,
-                     "b 95% interval": interval,
-                     "a ± a_err": "n/a" if math.isnan(row["a"]) else f"{row['a']:.3g} ± {row['a_err']:.2g}",
-                     "n_archs": row.get("n_archs", row["n_points"]), "seeds per arch": row.get("seeds_per_arch", ""),
-                     "resampling": row.get("resampling", ""), "paper": paper})
-    return _markdown_table(pd.DataFrame.from_records(rows))
 
 
 def _dropped_summary(dropped: list[Dropped]) -> str:
@@ -304,7 +253,7 @@ def _report_markdown(table: pd.DataFrame, report: Report, table2: pd.DataFrame, 
     if table2.empty:
         lines.append("Not computed: the table has no test error or no trained diffeomorphism measurements.")
     else:
-        lines += [_table2_markdown(table2), "",
+        lines += [table2_markdown(table2), "",
                   "n_archs: architectures (points) with a positive test error and stability (log scales need them), "
                   "seeds per arch: the seeds behind each point; a coefficient needs at least 3 architectures (n/a "
                   "otherwise), and one resting on fewer says so in its cell. Spearman's rho is the same on log and "
@@ -315,11 +264,11 @@ def _report_markdown(table: pd.DataFrame, report: Report, table2: pd.DataFrame, 
     if laws.empty:
         lines.append("Not computed: the table has no test error or no trained diffeomorphism measurements.")
     else:
-        lines += [_laws_markdown(laws), "", "Least squares in log-log with standard errors (`power_laws.csv`); the "
+        lines += [laws_markdown(laws), "", "Least squares in log-log with standard errors (`power_laws.csv`); the "
                   "95% interval of b is from the two-level bootstrap of the correlations (its `a_ci_low`, "
                   "`a_ci_high` in the CSV); the paper finds eps_t ~ 0.2 sqrt(R_f) on CIFAR10."]
     lines += ["", "## Tables", "",
               "- `aggregated.csv`: every configuration (stage, layer, cutoff, temperature, average, ...) with "
               "geometric means, relative errors and `n` realisations",
-              "- `points.csv`: the per-architecture points of the main setting", ""]
+              "- `points.csv` (`points.md`): the per-architecture points of the main setting", ""]
     return "\n".join(lines)

@@ -155,3 +155,20 @@ def test_description_from_a_sweep_spec_beside_the_table_or_given(minimal_csv, tm
     with pytest.raises(SystemExit):
         main([minimal_csv, "-o", str(tmp_path / "c"), "--spec", str(tmp_path / "none.yaml")])
     assert "spec" in capsys.readouterr().err and not (tmp_path / "c").exists()
+
+
+def test_points_markdown_sorts_by_test_error_and_quotes_relative_errors():
+    from lightning_diffeo.analysis.markdown import points_markdown
+
+    points = pd.DataFrame([
+        {"dataset": "fashionmnist", "average": "median", "arch": "lenet", "n_params": 44426, "n": 3,
+         "test_error": 0.1, "test_error_rel_err": 0.02, "D_f": 0.01, "D_f_rel_err": 0.1, "G_f": 0.02,
+         "G_f_rel_err": 0.1, "R_f": 0.5, "R_f_rel_err": float("nan")},
+        {"dataset": "fashionmnist", "average": "median", "arch": "fc2", "n_params": 51008, "n": 3,
+         "test_error": 0.2, "test_error_rel_err": 0.05, "D_f": 0.02, "D_f_rel_err": 0.1, "G_f": 0.02,
+         "G_f_rel_err": 0.1, "R_f": 1.0, "R_f_rel_err": 0.125},
+    ]).iloc[::-1]
+    lines = points_markdown(points).splitlines()
+    assert lines[0] == "| dataset | average | architecture | parameters | runs | test error | D_f | G_f | R_f |"
+    assert lines[2] == "| fashionmnist | median | lenet | 44,426 | 3 | 0.1 ± 2% | 0.01 ± 10% | 0.02 ± 10% | 0.5 |"
+    assert lines[3].endswith("| 0.2 ± 5% | 0.02 ± 10% | 0.02 ± 10% | 1 ± 12% |")
