@@ -57,7 +57,7 @@ def _run(options: Any) -> None:
         dry_run=options.dry_run, wait=options.wait, retry_failed=options.retry_failed,
     )
     outcome = result.get("result") or {}
-    if isinstance(outcome, dict) and any(outcome.get(k) for k in ("failed", "interrupted", "unfinished")):
+    if isinstance(outcome, dict) and any(outcome.get(k) for k in ("failed", "interrupted", "unfinished", "stopped")):
         sys.exit(1)
 
 

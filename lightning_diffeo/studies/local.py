@@ -4,6 +4,10 @@ Runs are forked from a fork server that imported torch, lightning and the packag
 ran nothing), so every run starts from the same clean state without paying the imports again;
 a run that crashes or is killed takes nothing else down. Where fork servers do not exist
 (macOS and Windows default to spawn), each run is a fresh interpreter.
+
+The run processes are not children of the sweep (they are the fork server's), so a SIGTERM to
+the sweep is passed on to them: each stops as an interrupted run (resumed by the next ``sweep
+run``) and no further run starts.
 """
 
 from __future__ import annotations
@@ -11,10 +15,13 @@ from __future__ import annotations
 import multiprocessing
 import multiprocessing.context
 import os
+import signal
 import sys
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor, as_completed
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Literal
 
@@ -55,11 +62,60 @@ def _child(run_dir: str, launched: float, retry_failed: bool = True) -> None:
     sys.exit(code)
 
 
-def _run_one(context: multiprocessing.context.BaseContext, run_dir: Path, retry_failed: bool) -> tuple[Path, int, float]:
+NOT_STARTED = -1000
+"""Exit code ``_run_one`` reports for a run it did not start because the sweep was stopped."""
+
+
+class _Workers:
+    """The live run processes of one ``run_local`` call; once stopped, it starts no more."""
+
+    def __init__(self) -> None:
+        self.processes: set[multiprocessing.process.BaseProcess] = set()
+        self.stopped = False
+        self._lock = threading.Lock()
+
+    def start(self, process: multiprocessing.process.BaseProcess) -> bool:
+        with self._lock:
+            if self.stopped:
+                return False
+            process.start()
+            self.processes.add(process)
+            return True
+
+    def stop(self) -> None:
+        """SIGTERM to every live run (Lightning stops it as interrupted), and no new run."""
+        with self._lock:
+            self.stopped = True
+            for process in self.processes:
+                if process.is_alive():
+                    process.terminate()
+
+
+@contextmanager
+def _passing_sigterm_to(workers: _Workers, echo: Callable[[str], None]) -> Iterator[None]:
+    """While running, a SIGTERM to this process stops ``workers`` (only the main thread can set handlers)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def stop(signum: int, frame: object) -> None:
+        echo("SIGTERM: stopping the running runs (the next sweep run resumes them), starting no more")
+        workers.stop()
+
+    previous = signal.signal(signal.SIGTERM, stop)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _run_one(context: multiprocessing.context.BaseContext, workers: _Workers, run_dir: Path,
+             retry_failed: bool) -> tuple[Path, int, float]:
     """Run ``run_dir`` in a new process of its own; its output goes to ``run_dir/log.txt``."""
     start = time.time()
     process = context.Process(target=_child, args=(str(run_dir), start, retry_failed), name=f"run-{run_dir.name}")
-    process.start()
+    if not workers.start(process):
+        return run_dir, NOT_STARTED, 0.0
     process.join()
     return run_dir, int(process.exitcode if process.exitcode is not None else 1), time.time() - start
 
@@ -76,6 +132,8 @@ def _skipped(run_dir: Path, code: int, record: dict[str, Any]) -> str | None:
 
 
 def _describe(run_dir: Path, code: int, seconds: float) -> str:
+    if code == NOT_STARTED:
+        return f"stopped {run_dir.name}: not started, the sweep was stopped; run the sweep again to run it"
     record = read_run(run_dir) or {}
     skipped = _skipped(run_dir, code, record)
     if skipped:
@@ -94,6 +152,8 @@ def _summary(counts: dict[str, int]) -> str:
     line = f"finished: {counts['done']} done, {counts['failed']} failed, {counts['interrupted']} interrupted"
     if counts["skipped"]:
         line += f", {counts['skipped']} skipped (run by another process)"
+    if counts["stopped"]:
+        line += f", {counts['stopped']} not started (the sweep was stopped)"
     return line
 
 
@@ -109,15 +169,20 @@ def run_local(
     ``start_method="spawn"`` starts a fresh interpreter per run instead of forking from the
     fork server (the default where there is one).
 
+    A SIGTERM to this process stops the running runs as interrupted and starts no more
+    (``stopped``); the next call resumes them.
+
     Returns:
-        How many runs this call ended ``done``, ``failed``, ``interrupted`` (worker killed), and
-        ``skipped`` (run, or being run, by another process).
+        How many runs this call ended ``done``, ``failed``, ``interrupted`` (worker killed or
+        stopped), ``skipped`` (run, or being run, by another process), and ``stopped`` (not
+        started: the sweep was stopped).
     """
-    counts = {"done": 0, "failed": 0, "skipped": 0, "interrupted": 0}
+    counts = {"done": 0, "failed": 0, "skipped": 0, "interrupted": 0, "stopped": 0}
     total = len(run_dirs)
     context = _context(start_method)
-    with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
-        futures = [pool.submit(_run_one, context, Path(run_dir), retry_failed) for run_dir in run_dirs]
+    live = _Workers()
+    with _passing_sigterm_to(live, echo), ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
+        futures = [pool.submit(_run_one, context, live, Path(run_dir), retry_failed) for run_dir in run_dirs]
         for finished, future in enumerate(as_completed(futures), start=1):
             run_dir, code, seconds = future.result()
             line = _describe(run_dir, code, seconds)

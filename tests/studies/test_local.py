@@ -34,7 +34,7 @@ def tiny_study(tmp_path_factory):
 
 def test_failures_are_isolated_and_recorded(tiny_study):
     spec, result, lines = tiny_study
-    assert result["result"] == {"done": 2, "failed": 1, "skipped": 0, "interrupted": 0}
+    assert result["result"] == {"done": 2, "failed": 1, "skipped": 0, "interrupted": 0, "stopped": 0}
     runs = [read_run(path) for path in spec.output.iterdir()]
     failed = [r for r in runs if r["status"] == "failed"]
     assert len(failed) == 1 and "model.no_such_layer" in failed[0]["error"]
@@ -193,7 +193,7 @@ def test_runs_another_invocation_settles_are_named_not_claimed(tmp_path, tiny_ba
         for claim in claims:
             claim.release()
     assert result["selected"] == 3
-    assert result["result"] == {"done": 0, "failed": 0, "skipped": 3, "interrupted": 0}
+    assert result["result"] == {"done": 0, "failed": 0, "skipped": 3, "interrupted": 0, "stopped": 0}
     names = {record["status"]: path.name for path in tmp_path.iterdir() if (record := read_run(path))}
     running = next(path.name for path in tmp_path.iterdir() if path.name not in names.values())
     reported = sorted(line.split("] ", 1)[1] for line in lines if line.startswith("["))

@@ -91,3 +91,32 @@ def test_sigkilled_worker_resumes_without_redoing_finished_runs(tiny_base, tmp_p
     assert not list(study.rglob("*.tmp"))
     table = collect(study)
     assert table["run_id"].nunique() == 2 and set(table["stage"]) == {"init", "best"}
+
+
+@pytest.mark.slow
+def test_sigterm_to_the_sweep_stops_its_runs_as_interrupted_and_starts_no_more(tiny_base, tmp_path):
+    long = {"model.arch": "fc2", "data.train_size": 512, "trainer.max_epochs": 25}
+    spec_file = tmp_path / "spec.yaml"
+    spec_file.write_text(json.dumps({
+        "base": tiny_base, "include": [long, {"model.arch": "lenet"}],
+        "output": str(tmp_path / "study"), "executor": {"workers": 1},
+    }))
+    command = [sys.executable, "-c", "from lightning_diffeo.cli import main; main()", "sweep", "run", str(spec_file)]
+    sweep = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    study = tmp_path / "study"
+    long_dir = lambda: next((p for p in study.glob("fc2-*")), None)  # noqa: E731
+    _wait_for(lambda: long_dir() is not None and (long_dir() / "checkpoints" / "last.ckpt").is_file(), 300, "a last.ckpt")
+    worker = json.loads((long_dir() / CLAIM_FILE).read_text())["pid"]
+    sweep.send_signal(signal.SIGTERM)
+    output, _ = sweep.communicate(timeout=120)
+    assert sweep.returncode == 1, output
+    assert "SIGTERM: stopping the running runs" in output and "interrupted fc2-" in output, output
+    assert "stopped lenet-" in output and "1 not started (the sweep was stopped)" in output, output
+    _wait_for(lambda: not Path(f"/proc/{worker}").exists() or "zombie" in Path(f"/proc/{worker}/status").read_text()
+              .lower(), 30, "the worker to end")  # not left running on its own
+    assert read_run(long_dir())["status"] == "interrupted" and run_state(long_dir()).resumable
+    lenet = next(study.glob("lenet-*"))
+    assert run_state(lenet).state == "pending"
+    result = run_sweep(spec_file)
+    assert result["selected"] == 2 and result["result"]["done"] == 2
+    assert read_run(long_dir())["epochs"] == 25 and read_run(long_dir())["attempts"] == 2
