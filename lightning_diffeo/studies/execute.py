@@ -10,7 +10,8 @@ choice), and, once run, ``checkpoints/`` (``last.ckpt`` and the best checkpoint)
   ``test_error`` (= 1 - test_acc) and ``test_loss`` at the best-validation checkpoint;
 - ``epochs`` (completed), ``wall_time_s`` (all attempts), ``attempts``, ``n_params``,
   ``stability`` (file name of the stability results in the run folder, or null),
-  ``resumed_from`` (the ``last.ckpt`` the latest attempt started from, or null), ``timings``.
+  ``resumed_from`` (the ``last.ckpt`` the latest attempt started from, or null), ``timings``,
+  ``torch_threads`` (the intra-op threads the latest attempt ran with).
 """
 
 from __future__ import annotations
@@ -63,6 +64,9 @@ def _fit_and_test(run_dir: Path, record: dict[str, Any], timings: dict[str, floa
     last = last_checkpoint_of(run_dir)
     record["resumed_from"] = str(last) if last else None
     record["n_params"] = int(sum(p.numel() for p in cli.model.parameters()))
+    import torch
+
+    record["torch_threads"] = torch.get_num_threads()
 
     outcome = fit_and_test(cli, ckpt_path=str(last) if last else None, test=True)
     timings["fit_s"], timings["test_s"] = outcome.fit_s, outcome.test_s

@@ -5,6 +5,11 @@ ran nothing), so every run starts from the same clean state without paying the i
 a run that crashes or is killed takes nothing else down. Where fork servers do not exist
 (macOS and Windows default to spawn), each run is a fresh interpreter.
 
+The cores are shared out: each run uses ``cores // workers`` threads (at least one; the cores
+this process may run on), unless ``OMP_NUM_THREADS`` says otherwise. PyTorch would otherwise
+give every run all the cores, and two runs of two threads on two cores each step 3.6x slower
+than two runs of one thread (a width-8 ResNet18, batch 128: 710 against 195 ms).
+
 The run processes are not children of the sweep (they are the fork server's), so a SIGTERM to
 the sweep is passed on to them: each stops as an interrupted run (resumed by the next ``sweep
 run``) and no further run starts.
@@ -27,7 +32,7 @@ from typing import Any, Literal
 
 from .execute import CLAIMED_ELSEWHERE, LAUNCH_ENV, SETTLED, read_run
 
-__all__ = ["LOG_FILE", "run_local"]
+__all__ = ["LOG_FILE", "run_local", "threads_per_run"]
 
 LOG_FILE = "log.txt"
 
@@ -47,13 +52,30 @@ def _context(start_method: Literal["forkserver", "spawn"] | None = None) -> mult
     return multiprocessing.get_context("spawn")
 
 
-def _child(run_dir: str, launched: float, retry_failed: bool = True) -> None:
-    """In the run's own process: output to ``log.txt``, then :func:`execute.main`."""
+def threads_per_run(workers: int, cores: int | None = None) -> int | None:
+    """Torch threads for each of ``workers`` concurrent runs: ``cores // workers``, at least 1.
+
+    None when ``OMP_NUM_THREADS`` is set (the user's choice stands). ``cores`` defaults to the
+    CPUs this process may run on.
+    """
+    if os.environ.get("OMP_NUM_THREADS"):
+        return None
+    if cores is None:
+        cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    return max(1, cores // max(1, workers))
+
+
+def _child(run_dir: str, launched: float, retry_failed: bool = True, threads: int | None = None) -> None:
+    """In the run's own process: output to ``log.txt``, ``threads`` torch threads, then :func:`execute.main`."""
     log = os.open(Path(run_dir) / LOG_FILE, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o666)
     os.dup2(log, 1)
     os.dup2(log, 2)
     os.close(log)
     os.environ[LAUNCH_ENV] = repr(launched)
+    if threads is not None:
+        import torch
+
+        torch.set_num_threads(threads)
     from .execute import main
 
     code = main([run_dir] if retry_failed else [run_dir, "--skip-failed"])
@@ -110,10 +132,11 @@ def _passing_sigterm_to(workers: _Workers, echo: Callable[[str], None]) -> Itera
 
 
 def _run_one(context: multiprocessing.context.BaseContext, workers: _Workers, run_dir: Path,
-             retry_failed: bool) -> tuple[Path, int, float]:
+             retry_failed: bool, threads: int | None) -> tuple[Path, int, float]:
     """Run ``run_dir`` in a new process of its own; its output goes to ``run_dir/log.txt``."""
     start = time.time()
-    process = context.Process(target=_child, args=(str(run_dir), start, retry_failed), name=f"run-{run_dir.name}")
+    process = context.Process(target=_child, args=(str(run_dir), start, retry_failed, threads),
+                              name=f"run-{run_dir.name}")
     if not workers.start(process):
         return run_dir, NOT_STARTED, 0.0
     process.join()
@@ -169,7 +192,7 @@ def run_local(
     ``start_method="spawn"`` starts a fresh interpreter per run instead of forking from the
     fork server (the default where there is one).
 
-    A SIGTERM to this process stops the running runs as interrupted and starts no more
+    Each run gets ``threads_per_run(workers)`` torch threads. A SIGTERM to this process stops the running runs as interrupted and starts no more
     (``stopped``); the next call resumes them.
 
     Returns:
@@ -181,8 +204,11 @@ def run_local(
     total = len(run_dirs)
     context = _context(start_method)
     live = _Workers()
+    threads = threads_per_run(workers)
+    if threads is not None:
+        echo(f"each run on {threads} torch thread{'' if threads == 1 else 's'} ({max(1, workers)} at a time)")
     with _passing_sigterm_to(live, echo), ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
-        futures = [pool.submit(_run_one, context, live, Path(run_dir), retry_failed) for run_dir in run_dirs]
+        futures = [pool.submit(_run_one, context, live, Path(run_dir), retry_failed, threads) for run_dir in run_dirs]
         for finished, future in enumerate(as_completed(futures), start=1):
             run_dir, code, seconds = future.result()
             line = _describe(run_dir, code, seconds)

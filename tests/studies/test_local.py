@@ -50,6 +50,22 @@ def test_failures_are_isolated_and_recorded(tiny_study):
         assert 0.0 <= record["best_val_acc"] <= 1.0 and record["wall_time_s"] > 0
 
 
+def test_the_cores_are_shared_out_between_the_workers(tiny_study, monkeypatch):
+    from lightning_diffeo.studies.local import threads_per_run
+
+    spec, result, lines = tiny_study
+    threads = threads_per_run(2)  # None where OMP_NUM_THREADS is set: then torch's own choice stands
+    done = [d for d in spec.output.iterdir() if (read_run(d) or {}).get("status") == "done"]
+    assert len(done) == 2
+    if threads is not None:
+        assert f"each run on {threads} torch thread{'' if threads == 1 else 's'} (2 at a time)" in lines
+        assert all(read_run(d)["torch_threads"] == threads for d in done)
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    assert [threads_per_run(w, cores=16) for w in (1, 2, 3, 16, 32)] == [16, 8, 5, 1, 1]
+    monkeypatch.setenv("OMP_NUM_THREADS", "4")
+    assert threads_per_run(2, cores=16) is None  # the user's setting stands
+
+
 def test_second_invocation_does_nothing_and_says_so(tiny_study, capsys):
     spec, _, _ = tiny_study
     before = {p.name: (p / "run.json").stat().st_mtime_ns for p in spec.output.iterdir()}
