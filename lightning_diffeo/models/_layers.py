@@ -2,9 +2,33 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from torch import nn
 
-__all__ = ["pad_to"]
+from lightning_diffeo.validation import check_choice
+
+__all__ = ["CONV_INITS", "ConvInit", "initialise", "pad_to"]
+
+ConvInit = Literal["pytorch", "kaiming"]
+CONV_INITS: tuple[str, ...] = ("pytorch", "kaiming")
+
+
+def initialise(module: nn.Module, init: ConvInit) -> nn.Module:
+    """Initialise the convolutions and linear layers of ``module`` in place; returns it.
+
+    ``"pytorch"`` keeps PyTorch's default (the authors' networks; uniform weights of variance
+    1 / (3 fan_in), so a plain ReLU stack shrinks its signal at every layer); ``"kaiming"`` draws
+    He-normal weights (fan_in, ReLU gain: variance 2 / fan_in, which keeps the signal's scale
+    through a plain ReLU stack) and zero biases (He et al. 2015).
+    """
+    if check_choice("init", init, CONV_INITS) == "kaiming":
+        for layer in module.modules():
+            if isinstance(layer, (nn.Conv2d, nn.Linear)):
+                nn.init.kaiming_normal_(layer.weight, mode="fan_in", nonlinearity="relu")
+                if layer.bias is not None:
+                    nn.init.zeros_(layer.bias)
+    return module
 
 
 def pad_to(image_size: int, target: int = 32) -> nn.Module:

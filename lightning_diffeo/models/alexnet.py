@@ -7,7 +7,7 @@ from torch import nn
 
 from lightning_diffeo.validation import check_number, check_positive_int
 
-from ._layers import pad_to
+from ._layers import ConvInit, initialise, pad_to
 from .registry import register_model
 
 __all__ = ["AlexNet", "ALEXNET_BASE_CHANNELS"]
@@ -35,7 +35,8 @@ class AlexNet(nn.Module):
 
     Inputs smaller than 32 pixels are zero-padded to 32 (the authors' handling of 28x28 MNIST);
     larger ones are average-pooled to the 2x2 feature map a 32x32 input gives, so the parameter
-    count does not depend on the image size. PyTorch default initialisation.
+    count does not depend on the image size. PyTorch default initialisation (``init="kaiming"``:
+    He-normal, see ``_layers.initialise``).
 
     Args:
         in_channels: image channels C.
@@ -43,6 +44,7 @@ class AlexNet(nn.Module):
         image_size: side H = W in pixels.
         dropout: dropout probability before the two hidden linear layers.
         base_channels: channels of the first stage (positive integer).
+        init: ``"pytorch"`` (default, as the authors) or ``"kaiming"``.
 
     Shapes:
         input ``[B, C, H, W]``, output ``[B, num_classes]``.
@@ -50,7 +52,7 @@ class AlexNet(nn.Module):
 
     def __init__(
         self, in_channels: int = 3, num_classes: int = 10, image_size: int = 32, dropout: float = 0.5,
-        base_channels: int = ALEXNET_BASE_CHANNELS,
+        base_channels: int = ALEXNET_BASE_CHANNELS, init: ConvInit = "pytorch",
     ):
         super().__init__()
         if not check_number("dropout", dropout, minimum=0) < 1.0:
@@ -72,6 +74,7 @@ class AlexNet(nn.Module):
         self.probe_layers: tuple[str, ...] = (
             "stage1", "stage2", "stage3", "stage4", "stage5", "fc1", "fc2", "output",
         )
+        initialise(self, init)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Logits ``[B, num_classes]`` of images ``[B, C, H, W]``."""
@@ -84,6 +87,6 @@ class AlexNet(nn.Module):
 @register_model("alexnet")
 def _build_alexnet(
     in_channels: int, num_classes: int, image_size: int, *, dropout: float = 0.5,
-    base_channels: int = ALEXNET_BASE_CHANNELS,
+    base_channels: int = ALEXNET_BASE_CHANNELS, init: ConvInit = "pytorch",
 ) -> nn.Module:
-    return AlexNet(in_channels, num_classes, image_size, dropout, base_channels)
+    return AlexNet(in_channels, num_classes, image_size, dropout, base_channels, init)

@@ -7,7 +7,7 @@ from torch import nn
 
 from lightning_diffeo.validation import check_bool, check_int, check_positive_int
 
-from ._layers import pad_to
+from ._layers import ConvInit, initialise, pad_to
 from .registry import register_model
 
 __all__ = ["VGG", "VGG_BASE_CHANNELS", "VGG_CONFIGS"]
@@ -41,7 +41,8 @@ class VGG(nn.Module):
 
     CIFAR-style as in the authors' code: a 32x32 input leaves a 1x1x512 feature map. Smaller
     inputs are zero-padded to 32 (the authors' handling of 28x28 MNIST); larger ones are
-    globally average-pooled. PyTorch default initialisation. ``base_channels`` scales every
+    globally average-pooled. PyTorch default initialisation (``init="kaiming"``: He-normal, see
+    ``_layers.initialise``). ``base_channels`` scales every
     convolution in proportion (``b, 2b, 4b, 8b, 8b`` per stage; Table 1's network at the default
     ``b = 64``), same depth and stages.
 
@@ -52,6 +53,7 @@ class VGG(nn.Module):
         image_size: side H = W in pixels.
         batch_norm: add ``BatchNorm2d`` after every convolution (the ``_bn`` variants).
         base_channels: channels of the first stage (positive integer).
+        init: ``"pytorch"`` (default, as the authors) or ``"kaiming"``.
 
     Shapes:
         input ``[B, C, H, W]``, output ``[B, num_classes]``.
@@ -59,7 +61,7 @@ class VGG(nn.Module):
 
     def __init__(
         self, depth: int, in_channels: int = 3, num_classes: int = 10, image_size: int = 32, batch_norm: bool = False,
-        base_channels: int = VGG_BASE_CHANNELS,
+        base_channels: int = VGG_BASE_CHANNELS, init: ConvInit = "pytorch",
     ):
         super().__init__()
         if check_int("depth", depth) not in VGG_CONFIGS:
@@ -76,6 +78,7 @@ class VGG(nn.Module):
         self.classifier = nn.Linear(cin, num_classes)
         self.head_name = "classifier"
         self.probe_layers: tuple[str, ...] = tuple(f"stage{i}" for i in range(1, 6)) + ("output",)
+        initialise(self, init)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Logits ``[B, num_classes]`` of images ``[B, C, H, W]``."""
@@ -87,9 +90,10 @@ class VGG(nn.Module):
 
 def _builder(depth: int, batch_norm: bool):
     def build(
-        in_channels: int, num_classes: int, image_size: int, *, base_channels: int = VGG_BASE_CHANNELS
+        in_channels: int, num_classes: int, image_size: int, *, base_channels: int = VGG_BASE_CHANNELS,
+        init: ConvInit = "pytorch",
     ) -> nn.Module:
-        return VGG(depth, in_channels, num_classes, image_size, batch_norm, base_channels)
+        return VGG(depth, in_channels, num_classes, image_size, batch_norm, base_channels, init)
 
     return build
 
