@@ -165,7 +165,7 @@ def _describe(run_dir: Path, code: int, seconds: float) -> str:
         error = record.get("test_error")
         detail = f"test error {error:.4f}, " if isinstance(error, float) else ""
         return f"done    {run_dir.name} ({detail}{seconds:.1f} s)"
-    if record.get("status") == "interrupted" or (record.get("status") == "running" and code < 0):
+    if record.get("status") == "interrupted" or (record.get("status") in ("running", None) and code < 0):
         return f"interrupted {run_dir.name}: its worker was stopped ({'signal ' + str(-code) if code < 0 else 'interrupted'}); run the sweep again to resume it"
     reason = record.get("error") or f"the worker exited with status {code} (see {run_dir / LOG_FILE})"
     return f"failed  {run_dir.name}: {reason}"
