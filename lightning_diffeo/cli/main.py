@@ -30,7 +30,7 @@ SUBCOMMANDS: dict[str, Subcommand] = {
     "validate": Subcommand("lightning_diffeo.cli.evaluate", "validate", "run the validation loop on a config or checkpoint"),
     "test": Subcommand("lightning_diffeo.cli.evaluate", "test", "run the test loop on a config or checkpoint"),
     "predict": Subcommand("lightning_diffeo.cli.evaluate", "predict", "predict with a config or checkpoint"),
-    "probe": Subcommand("lightning_diffeo.cli.probe", "main", "measure D_f, G_f, R_f per layer of a saved checkpoint"),
+    "probe": Subcommand("lightning_diffeo.cli.probe", "main", "measure D_f, G_f, R_f per layer of a saved checkpoint or a pretrained model"),
     "sweep": Subcommand("lightning_diffeo.cli.sweep", "main",
                         "run a study (architectures x sizes x seeds) locally or on SLURM, or show where it stands"),
     "collect": Subcommand("lightning_diffeo.cli.collect", "main", "gather a study's finished runs into one table"),

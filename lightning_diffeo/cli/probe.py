@@ -1,6 +1,7 @@
-"""``lightning-diffeo probe``: measure D_f, G_f and R_f per layer of a saved checkpoint.
+"""``lightning-diffeo probe``: measure D_f, G_f and R_f per layer of a saved checkpoint or a pretrained model.
 
     lightning-diffeo probe --ckpt_path runs/quickstart/version_0/checkpoints/last.ckpt --deltas [0.5,1,2]
+    lightning-diffeo probe --model timm:resnet50 --weights resnet50.safetensors --images photos/
 """
 
 from __future__ import annotations
@@ -26,7 +27,8 @@ def build_parser() -> ProbeParser:
     parser = ProbeParser(
         prog="lightning-diffeo probe",
         description="Measure D_f, G_f and R_f per layer of an ImageClassifier checkpoint on its datamodule's "
-        "probe set, print a table and write JSON, CSV and a plot into a new folder of the run.",
+        "probe set (--ckpt_path), or of a timm or torchvision model on a folder of images (--model, --weights, "
+        "--images), print a table and write JSON, CSV and a plot into a new folder.",
     )
     parser.add_argument("-c", "--config", action=ActionConfigFile, help="a YAML file of these options")
     parser.add_function_arguments(run_probe, as_group=False)
@@ -34,7 +36,7 @@ def build_parser() -> ProbeParser:
 
 
 def main(argv: Sequence[str]) -> None:
-    """``lightning-diffeo probe``: measure D_f, G_f, R_f of a saved ImageClassifier checkpoint."""
+    """``lightning-diffeo probe``: measure D_f, G_f, R_f of a saved checkpoint or a pretrained model."""
     from lightning_diffeo.runs.checkpoints import require_checkpoint_file
 
     for ckpt_path in option_values(argv, "--ckpt_path"):  # a missing file answers before torch loads

