@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import math
 import re
+import textwrap
 
 import numpy as np
 import pandas as pd
@@ -130,7 +131,7 @@ def learning_curves(curves: pd.DataFrame) -> list[FigureResult]:
         configurations = _configurations(group)
         ncols = min(4, len(configurations))
         nrows = math.ceil(len(configurations) / ncols)
-        fig = Figure(figsize=(3.6 * ncols, 2.9 * nrows + 0.6), layout="constrained")
+        fig = Figure(figsize=(3.9 * ncols, 3.1 * nrows + 0.6), layout="constrained")
         axes = fig.subplots(nrows, ncols, squeeze=False).ravel()
         for ax in axes[len(configurations):]:
             ax.set_axis_off()
@@ -143,7 +144,7 @@ def learning_curves(curves: pd.DataFrame) -> list[FigureResult]:
                 best = run[run["epoch"] == run["best_epoch"]]
                 ax.plot(best["epoch"], 1 - best["val_acc"], marker="*", markersize=8, color=colour, linestyle="none")
             ax.set_yscale("log")
-            ax.set_title(label, fontsize=9)
+            ax.set_title("\n".join(textwrap.wrap(label, 42)), fontsize=8)
             ax.set_xlabel("epoch")
             ax.set_ylabel("error")
             ax.legend(fontsize=6)
