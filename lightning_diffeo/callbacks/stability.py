@@ -14,9 +14,9 @@ from lightning_diffeo.datamodules.base import PROBE_SIZE
 from lightning_diffeo.provenance import provenance
 from lightning_diffeo.stability import (
     DEFAULT_AVERAGE, DEFAULT_CUTOFFS, DEFAULT_DELTAS, DEFAULT_DIFFEOS_PER_IMAGE, DEFAULT_INTERPOLATION,
-    MEASURE_DEFAULTS, Average, Interpolation, StabilityResult, check_averages, check_batch_size, check_cutoffs,
-    check_diffeos_per_image, check_interpolation, check_layers, check_normalize, check_probe_images,
-    check_probe_size, check_sizes, measure_stability, resolve_layers, temperature_items,
+    DEFAULT_MAX_MEMORY, MEASURE_DEFAULTS, Average, Interpolation, StabilityResult, check_averages, check_batch_size,
+    check_cutoffs, check_diffeos_per_image, check_interpolation, check_layers, check_max_memory, check_normalize,
+    check_probe_images, check_probe_size, check_sizes, measure_stability, resolve_layers, temperature_items,
 )
 from lightning_diffeo.validation import check_choice, check_int
 
@@ -63,7 +63,7 @@ class StabilityCallback(Callback):
     in the callback's checkpoint state: a run resumed with ``ckpt_path`` keeps its ``init``
     result. Under DDP, rank 0 measures and the others wait.
 
-    The measurement options (``probe_images`` to ``batch_size``) have ``measure_stability``'s
+    The measurement options (``probe_images`` to ``max_memory``) have ``measure_stability``'s
     names, defaults (:data:`MEASURE_DEFAULTS`) and checks
     (:mod:`lightning_diffeo.stability.settings`): they are checked here, without data; the
     layer names are checked against the model by :meth:`check_settings`.
@@ -83,6 +83,7 @@ class StabilityCallback(Callback):
         average: ``"median"``, ``"mean"`` or a list of both (as ``measure_stability`` takes it).
         diffeos_per_image: diffeomorphisms per probe image and temperature.
         batch_size: images per forward pass of the probe (None: ``measure_stability``'s choice).
+        max_memory: bytes, or e.g. ``"4GB"``, the probe may use (None: a safe share of what is free).
 
         when: stages to measure, a subset of ``("init", "best")``; empty disables both.
         every_n_epochs: also measure every N training epochs (None: never).
@@ -114,6 +115,7 @@ class StabilityCallback(Callback):
         average: Average | Sequence[Average] = DEFAULT_AVERAGE,
         diffeos_per_image: int = DEFAULT_DIFFEOS_PER_IMAGE,
         batch_size: int | None = None,
+        max_memory: int | str | None = DEFAULT_MAX_MEMORY,
         when: Sequence[Stage] = WHEN,
         every_n_epochs: int | None = None,
         monitor: str = "val/acc",
@@ -141,6 +143,7 @@ class StabilityCallback(Callback):
         self.average = check_averages(average)
         self.diffeos_per_image = check_diffeos_per_image(diffeos_per_image)
         self.batch_size = check_batch_size(batch_size)
+        self.max_memory = check_max_memory(max_memory)
         self.monitor, self.seed, self.filename = monitor, seed, filename
         self.dirpath = None if dirpath is None else Path(dirpath)
         self.plot, self.progress, self.verbose = plot, progress, verbose
@@ -184,7 +187,7 @@ class StabilityCallback(Callback):
                 temperatures=self.sizes.temperatures, interpolation=self.interpolation, layers=self.layers,
                 average=self.average, diffeos_per_image=self.diffeos_per_image, batch_size=self.batch_size,
                 normalize=normalize, mode=mode, generator=torch.Generator().manual_seed(self.seed),
-                progress=self.progress,
+                progress=self.progress, max_memory=self.max_memory,
             )
 
     def check_settings(self, pl_module: LightningModule, image_size: int | None = None) -> None:

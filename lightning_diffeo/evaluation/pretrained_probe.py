@@ -138,7 +138,8 @@ def probe_pretrained(
     images = folder.images.to(device)
     result = measure_stability(built.model, images, normalize=built.normalize, layers=chosen, mode=mode,
                                deltas=deltas, temperatures=sizes.temperatures, sweep=sizes.sweep, **settings)
-    errors = top_k_on_folder(built, folder, label_index, mode, settings.get("batch_size"), images)
+    # the probe's batch, which the memory plan may have lowered
+    errors = top_k_on_folder(built, folder, label_index, mode, result.metadata["batch_size"], images)
     label = built.name + (" (random init)" if built.weights_kind == "random" else "")
     result.metadata.update({"label": label, **built.metadata(), "images": folder.metadata(), **errors,
                             **delta_record, "provenance": provenance(None, images)})

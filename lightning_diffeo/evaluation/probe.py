@@ -32,6 +32,7 @@ from lightning_diffeo.stability import (
     check_diffeos_per_image,
     check_interpolation,
     check_layers,
+    check_max_memory,
     check_mode,
     check_probe_size,
     check_sizes,
@@ -183,6 +184,7 @@ def run_probe(
     probe_size: int = PROBE_SIZE,
     diffeos_per_image: int = DEFAULT_DIFFEOS_PER_IMAGE,
     batch_size: int | None = None,
+    max_memory: int | str | None = None,
     seed: int = 0,
     device: str = "cpu",
     data_dir: str | None = None,
@@ -223,6 +225,9 @@ def run_probe(
         probe_size: number of images probed (>= 2; a folder's seeded subset, or all its images).
         diffeos_per_image: diffeomorphisms per image and temperature.
         batch_size: images per forward pass.
+        max_memory: bytes, or e.g. "4GB", the measurement may use (None: 70% of the available RAM,
+            or 80% of the free memory of a CUDA device); it plans smaller batches or layer groups
+            to fit, or refuses with one line before measuring.
         seed: seed of the diffeomorphisms, the noise and a folder's subset.
         device: where to run, e.g. cpu or cuda.
         data_dir: the dataset folder of ``ckpt_path``, if it moved since training.
@@ -244,6 +249,7 @@ def run_probe(
         interpolation=check_interpolation(interpolation), layers=check_layers(layers),
         average=check_averages(average), mode=check_mode(mode),
         diffeos_per_image=check_diffeos_per_image(diffeos_per_image), batch_size=check_batch_size(batch_size),
+        max_memory=check_max_memory(max_memory),
     )
     probe_size = check_probe_size(probe_size)
     delta_unit = check_delta_unit(delta_unit)

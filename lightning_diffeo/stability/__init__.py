@@ -7,11 +7,14 @@ Main entry point: :func:`measure_stability`. Its options' types, defaults and ch
 
 from __future__ import annotations
 
+from lightning_diffeo.stability.budget import available_memory, default_max_memory
 from lightning_diffeo.stability.capture import ActivationCapture, relative_depths, resolve_layers
 from lightning_diffeo.stability.denominators import pair_denominator, pair_denominators
 from lightning_diffeo.stability.estimators import relative_stability, stability_from_features
 from lightning_diffeo.stability.measure import measure_stability, sweep_temperatures, temperature_items, work_items
+from lightning_diffeo.stability.footprint import Footprint, footprint
 from lightning_diffeo.stability.medians import lower_median_rows
+from lightning_diffeo.stability.memory import MemoryPlan, estimate_peak, plan_memory
 from lightning_diffeo.stability.modes import check_positive_int, eval_mode, init_mode, model_mode
 from lightning_diffeo.stability.noise_sweep import measure_noise_stability
 from lightning_diffeo.stability.numerators import NumeratorAccumulator
@@ -33,6 +36,7 @@ from lightning_diffeo.stability.settings import (
     DEFAULT_DELTAS,
     DEFAULT_DIFFEOS_PER_IMAGE,
     DEFAULT_INTERPOLATION,
+    DEFAULT_MAX_MEMORY,
     DEFAULT_MODE,
     DEFAULT_STORE,
     INTERPOLATIONS,
@@ -54,6 +58,7 @@ from lightning_diffeo.stability.settings import (
     check_diffeos_per_image,
     check_interpolation,
     check_layers,
+    check_max_memory,
     check_mode,
     check_normalize,
     check_probe_size,
@@ -70,6 +75,7 @@ __all__ = [
     "DEFAULT_DELTAS",
     "DEFAULT_DIFFEOS_PER_IMAGE",
     "DEFAULT_INTERPOLATION",
+    "DEFAULT_MAX_MEMORY",
     "DEFAULT_MODE",
     "DEFAULT_STORE",
     "INTERPOLATIONS",
@@ -81,7 +87,9 @@ __all__ = [
     "SWEEP_POINTS",
     "ActivationCapture",
     "Average",
+    "Footprint",
     "Interpolation",
+    "MemoryPlan",
     "Mode",
     "NumeratorAccumulator",
     "Perturbations",
@@ -89,6 +97,7 @@ __all__ = [
     "Sizes",
     "StabilityResult",
     "Store",
+    "available_memory",
     "check_average",
     "check_averages",
     "check_batch_size",
@@ -97,6 +106,7 @@ __all__ = [
     "check_diffeos_per_image",
     "check_interpolation",
     "check_layers",
+    "check_max_memory",
     "check_mode",
     "check_normalize",
     "check_positive_int",
@@ -105,7 +115,10 @@ __all__ = [
     "check_sizes",
     "check_store",
     "check_temperatures",
+    "default_max_memory",
+    "estimate_peak",
     "eval_mode",
+    "footprint",
     "init_mode",
     "lower_median_rows",
     "matched_noise",
@@ -115,6 +128,7 @@ __all__ = [
     "pair_denominator",
     "pair_denominators",
     "perturb",
+    "plan_memory",
     "reference_images",
     "relative_depths",
     "relative_stability",

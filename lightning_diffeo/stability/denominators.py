@@ -9,7 +9,14 @@ import torch
 from lightning_diffeo.stability.medians import lower_median_rows
 from lightning_diffeo.stability.settings import check_average, check_averages
 
-__all__ = ["check_features", "pair_denominator", "pair_denominators"]
+__all__ = ["check_features", "mean_block_rows", "pair_denominator", "pair_denominators"]
+
+_MEAN_BLOCK_ELEMENTS = 1 << 22  # float64 elements of one block of the mean (32 MB): wide layers take fewer rows
+
+
+def mean_block_rows(count: int, dim: int, chunk_size: int) -> int:
+    """Rows of [N, D] activations centred at once in float64 by the mean pair denominator."""
+    return max(1, min(chunk_size, count, _MEAN_BLOCK_ELEMENTS // max(dim, 1)))
 
 
 def check_features(features: torch.Tensor, name: str) -> torch.Tensor:
@@ -29,7 +36,8 @@ def pair_denominators(
     which keeps ``||a||^2 + ||b||^2 - 2 a.b`` free of catastrophic cancellation.
 
     * ``mean``: exact identity ``mean_{i != j} ||f_i - f_j||^2 = 2 / (N - 1) sum_i ||f_i - mu||^2``,
-      centred and summed in float64 one block of ``chunk_size`` rows at a time: O(N D) time.
+      centred and summed in float64 one block of ``chunk_size`` rows at a time (fewer for wide
+      layers: at most 2^22 elements, :func:`mean_block_rows`): O(N D) time.
     * ``median``: exact lower median of the N (N - 1) / 2 distances of the strict upper
       triangle, computed block by block (``chunk_size`` rows of the Gram matrix at a time,
       memory ~ chunk_size * N floats) into one float32 buffer of the N (N - 1) / 2 values,
@@ -52,24 +60,23 @@ def pair_denominators(
     if not isinstance(chunk_size, int) or isinstance(chunk_size, bool) or chunk_size < 1:
         raise ValueError(f"chunk_size must be a positive integer, got {chunk_size!r}")
     work = features if features.dtype == torch.float32 else features.float()
-    centre = work.sum(dim=0, dtype=torch.float64) / count
-    centred = work - centre.to(work.dtype)
+    rows = mean_block_rows(count, work.shape[1], chunk_size)
+    # float64 sums block by block: a float64 sum of the whole [N, D] would convert all of it first
+    centre = sum(work[s:s + rows].sum(dim=0, dtype=torch.float64) for s in range(0, count, rows)) / count
     out: dict[str, float] = {}
     for name in averages:
         if name == "mean":
-            total = sum(
-                float((work[s:s + chunk_size].double() - centre).square_().sum())
-                for s in range(0, count, chunk_size)
-            )
+            total = sum(float((work[s:s + rows].double() - centre).square_().sum()) for s in range(0, count, rows))
             out[name] = 2.0 * total / (count - 1)
         else:
-            out[name] = _median_pair_distance(centred, chunk_size)
+            out[name] = _median_pair_distance(work - centre.to(work.dtype), chunk_size)
     return out
 
 
 def _median_pair_distance(centred: torch.Tensor, chunk_size: int) -> float:
     count = centred.shape[0]
-    norms = centred.square().sum(dim=1)
+    rows = mean_block_rows(count, centred.shape[1], chunk_size)  # no [N, D] temporary of squares
+    norms = torch.cat([centred[s:s + rows].square().sum(dim=1) for s in range(0, count, rows)])
     values = torch.empty(count * (count - 1) // 2, dtype=centred.dtype, device=centred.device)
     filled = 0
     for start in range(0, count - 1, chunk_size):

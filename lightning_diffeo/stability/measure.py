@@ -20,6 +20,7 @@ from lightning_diffeo.stability.settings import (
     DEFAULT_DELTAS,
     DEFAULT_DIFFEOS_PER_IMAGE,
     DEFAULT_INTERPOLATION,
+    DEFAULT_MAX_MEMORY,
     DEFAULT_MODE,
     DEFAULT_STORE,
     SWEEP_POINTS,
@@ -109,6 +110,7 @@ def measure_stability(
     generator: torch.Generator | None = None,
     progress: bool = True,
     store: Store = DEFAULT_STORE,
+    max_memory: int | str | None = DEFAULT_MAX_MEMORY,
 ) -> StabilityResult:
     """Relative stability R_f = D_f / G_f of a model's output and hidden layers.
 
@@ -141,6 +143,12 @@ def measure_stability(
         progress: show a progress bar over (cutoff, temperature) items.
         store: where activations are kept and reduced when the images are on an accelerator:
             ``"auto"`` (on the device if the buffers fit, else the host), ``"device"``, ``"host"``.
+        max_memory: the memory the measurement may use, in bytes or as a string such as
+            ``"4GB"`` or ``"512MiB"``; None: 70% of the available RAM (on a CUDA device, 80% of its
+            free memory). Before any work the peak is estimated from one forward pass of two
+            images and the measurement planned to fit: as asked, with a smaller batch, or with
+            the layers measured in groups (the same seeded perturbations for each group: the
+            same numbers, more forward passes). ``result.metadata["memory"]`` records the plan.
 
     Returns:
         A :class:`StabilityResult` with one record per (layer, cutoff, temperature, average),
@@ -148,6 +156,8 @@ def measure_stability(
 
     Raises:
         ValueError: bad images (not 4-D, not square, fewer than 2, NaN/inf, not in [0, 1]),
+            a measurement that fits no plan within ``max_memory`` (one line, before any work,
+            with the estimate and the largest number of images that fits),
             a model on another device or of another dtype than its inputs, unknown layer
             names, non-finite activations (the message names the layer), bad settings
             (each checked by its function in :mod:`~lightning_diffeo.stability.settings`).
@@ -176,31 +186,41 @@ def measure_stability(
     session = ProbeSession(
         model, images, layers=layers, average=average, mode=mode, batch_size=batch_size, normalize=normalize,
         store=store, progress=progress, steps=len(items), desc="stability", reference=reference,
-        rows_per_image=diffeos_per_image,
+        rows_per_image=diffeos_per_image, max_memory=max_memory, perturbation=interpolation,
     )
     generator, seed = new_generator(generator)
     if not sizes.sweep:
         _warn_above_t_max(items, size)
-    records = []
+    start = generator.get_state()
+    numerators: dict[tuple[int, str], tuple[dict[str, float], dict[str, float]]] = {}
+    fractions: dict[int, float] = {}
     with session:
-        for cutoff, temperature, delta in items:
-            pert = perturb(
-                images, reference, cutoff=cutoff, temperature=temperature,
-                interpolation=interpolation, repeats=diffeos_per_image, generator=generator,
-            )
-            num_diffeo = session.numerators(pert.deformed)
-            num_noise = session.numerators(pert.noisy)
-            for name in session.names:
-                for avg in session.averages:
-                    values = relative_stability(
-                        num_diffeo[name][avg], num_noise[name][avg], session.denominators[name][avg], name
-                    )
-                    records.append({
-                        "layer": name, "relative_depth": session.depths[name], "cutoff": cutoff,
-                        "temperature": temperature, "delta": delta, **values,
-                        "fraction_diffeomorphic": pert.fraction_diffeomorphic,
-                        "n_images": count, "average": avg, "interpolation": interpolation, "mode": mode,
-                    })
-            session.step()
+        for group in session.plan.groups:
+            session.begin(group)
+            generator.set_state(start)  # every group sees the same perturbations
+            for index, (cutoff, temperature, _) in enumerate(items):
+                pert = perturb(
+                    images, reference, cutoff=cutoff, temperature=temperature,
+                    interpolation=interpolation, repeats=diffeos_per_image, generator=generator,
+                )
+                fractions[index] = pert.fraction_diffeomorphic
+                num_diffeo = session.numerators(pert.deformed)
+                num_noise = session.numerators(pert.noisy)
+                del pert  # before the next item's perturbations are drawn
+                for name in group:
+                    numerators[index, name] = num_diffeo[name], num_noise[name]
+                session.step()
+    records = []
+    for index, (cutoff, temperature, delta) in enumerate(items):
+        for name in session.names:
+            for avg in session.averages:
+                num_diffeo, num_noise = numerators[index, name]
+                values = relative_stability(num_diffeo[avg], num_noise[avg], session.denominators[name][avg], name)
+                records.append({
+                    "layer": name, "relative_depth": session.depths[name], "cutoff": cutoff,
+                    "temperature": temperature, "delta": delta, **values,
+                    "fraction_diffeomorphic": fractions[index],
+                    "n_images": count, "average": avg, "interpolation": interpolation, "mode": mode,
+                })
     metadata = session.metadata(seed=seed, interpolation=interpolation, diffeos_per_image=diffeos_per_image)
     return StabilityResult(records, metadata)

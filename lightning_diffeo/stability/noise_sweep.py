@@ -12,7 +12,15 @@ from torch import nn
 from lightning_diffeo.stability.perturb import check_probe_images, scaled_noise
 from lightning_diffeo.stability.probe import ProbeSession, new_generator
 from lightning_diffeo.stability.result import StabilityResult
-from lightning_diffeo.stability.settings import DEFAULT_AVERAGE, DEFAULT_MODE, DEFAULT_STORE, Average, Mode, Store
+from lightning_diffeo.stability.settings import (
+    DEFAULT_AVERAGE,
+    DEFAULT_MAX_MEMORY,
+    DEFAULT_MODE,
+    DEFAULT_STORE,
+    Average,
+    Mode,
+    Store,
+)
 from lightning_diffeo.validation import as_float_list, check_positive_int
 
 __all__ = ["measure_noise_stability"]
@@ -32,6 +40,7 @@ def measure_noise_stability(
     generator: torch.Generator | None = None,
     progress: bool = True,
     store: Store = DEFAULT_STORE,
+    max_memory: int | str | None = DEFAULT_MAX_MEMORY,
 ) -> StabilityResult:
     """G_f = < ||f(x + eta) - f(x)||^2 > / < ||f(x) - f(z)||^2 > for given noise norms.
 
@@ -43,7 +52,7 @@ def measure_noise_stability(
         model: any module.
         images: probe images [N, C, n, n] in [0, 1] pixel space, N >= 2.
         noise_norms: one or more positive noise norms.
-        layers, average, batch_size, normalize, mode, generator, progress, store: as in
+        layers, average, batch_size, normalize, mode, generator, progress, store, max_memory: as in
             :func:`measure_stability`.
         noise_per_image: noise draws per image and norm.
 
@@ -66,26 +75,35 @@ def measure_noise_stability(
     session = ProbeSession(
         model, images, layers=layers, average=average, mode=mode, batch_size=batch_size, normalize=normalize,
         store=store, progress=progress, steps=len(norms), desc="noise stability", rows_per_image=noise_per_image,
+        max_memory=max_memory, perturbation="noise", quantities=1,
     )
     generator, seed = new_generator(generator)
+    start = generator.get_state()
     tiled = images if noise_per_image == 1 else images.repeat(noise_per_image, 1, 1, 1)
-    records = []
+    numerators: dict[tuple[int, str], dict[str, float]] = {}
     with session:
-        for norm in norms:
-            target = torch.full((tiled.shape[0],), norm, dtype=images.dtype, device=images.device)
-            noisy = tiled + scaled_noise(tiled, target, generator)
-            numerators = session.numerators(noisy)
-            for name in session.names:
-                for avg in session.averages:
-                    denominator = session.denominators[name][avg]
-                    g_f = numerators[name][avg] / denominator if denominator > 0 else math.nan
-                    if not denominator > 0:
-                        warnings.warn(f"layer {name!r} is constant across the probe images: G_f is NaN", RuntimeWarning, stacklevel=2)
-                    records.append({
-                        "layer": name, "relative_depth": session.depths[name], "noise_norm": norm, "G_f": g_f,
-                        "denominator": denominator, "numerator_noise": numerators[name][avg],
-                        "n_images": session.count, "average": avg, "mode": session.mode,
-                    })
-            session.step()
+        for group in session.plan.groups:
+            session.begin(group)
+            generator.set_state(start)  # every group sees the same noise
+            for index, norm in enumerate(norms):
+                target = torch.full((tiled.shape[0],), norm, dtype=images.dtype, device=images.device)
+                noisy = tiled + scaled_noise(tiled, target, generator)
+                numerators.update({(index, name): value for name, value in session.numerators(noisy).items()})
+                del noisy
+                session.step()
+    records = []
+    for index, norm in enumerate(norms):
+        for name in session.names:
+            for avg in session.averages:
+                denominator = session.denominators[name][avg]
+                numerator = numerators[index, name][avg]
+                g_f = numerator / denominator if denominator > 0 else math.nan
+                if not denominator > 0:
+                    warnings.warn(f"layer {name!r} is constant across the probe images: G_f is NaN", RuntimeWarning, stacklevel=2)
+                records.append({
+                    "layer": name, "relative_depth": session.depths[name], "noise_norm": norm, "G_f": g_f,
+                    "denominator": denominator, "numerator_noise": numerator,
+                    "n_images": session.count, "average": avg, "mode": session.mode,
+                })
     metadata = session.metadata(seed=seed, noise_per_image=noise_per_image, kind="noise")
     return StabilityResult(records, metadata)

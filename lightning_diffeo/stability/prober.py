@@ -89,12 +89,23 @@ class Prober:
         return self.capture(batch, check_finite=check_finite)
 
     def features(self, images: torch.Tensor) -> dict[str, torch.Tensor]:
-        """Activations of every probed layer, ``{name: [M, D] float32}`` (checked finite)."""
-        parts: dict[str, list[torch.Tensor]] = {}
-        for part in batch_slices(images.shape[0], self.batch_size):
+        """Activations of every probed layer, ``{name: [M, D] float32}`` (checked finite).
+
+        Each layer's [M, D] buffer is allocated once, at the first batch, and filled batch by
+        batch: the activations are never held twice (as a list and its concatenation).
+        """
+        out: dict[str, torch.Tensor] = {}
+        slices = batch_slices(images.shape[0], self.batch_size)
+        for part in slices:
             for name, value in self._forward(images[part], check_finite=True).items():
-                parts.setdefault(name, []).append(value.to(self.store or value.device))
-        return {name: torch.cat(values) if len(values) > 1 else values[0] for name, values in parts.items()}
+                if len(slices) == 1:
+                    out[name] = value.to(self.store or value.device)
+                    continue
+                if name not in out:
+                    shape = (images.shape[0], value.shape[1])
+                    out[name] = torch.empty(shape, dtype=torch.float32, device=self.store or value.device)
+                out[name][part].copy_(value)
+        return out
 
     def numerators(
         self,

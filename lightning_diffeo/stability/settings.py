@@ -11,6 +11,9 @@ function that converts, once the size is known (:func:`~.measure.temperature_ite
 
 from __future__ import annotations
 
+import math
+import numbers
+import re
 from collections.abc import Callable, Mapping
 from types import MappingProxyType
 from typing import Any, Literal, NamedTuple, get_args
@@ -27,6 +30,7 @@ __all__ = [
     "DEFAULT_DELTAS",
     "DEFAULT_DIFFEOS_PER_IMAGE",
     "DEFAULT_INTERPOLATION",
+    "DEFAULT_MAX_MEMORY",
     "DEFAULT_MODE",
     "DEFAULT_STORE",
     "INTERPOLATIONS",
@@ -48,6 +52,7 @@ __all__ = [
     "check_diffeos_per_image",
     "check_interpolation",
     "check_layers",
+    "check_max_memory",
     "check_mode",
     "check_normalize",
     "check_probe_size",
@@ -79,6 +84,8 @@ DEFAULT_BATCH_SIZE = 128
 """Images per forward pass in ``eval`` mode when ``batch_size`` is None (``init``: the whole probe set)."""
 SWEEP_POINTS = 30
 """Temperatures per cutoff of ``sweep=True``."""
+DEFAULT_MAX_MEMORY = None
+"""None: a safe fraction of the memory available where the measurement runs (see :mod:`~.budget`)."""
 
 MEASURE_DEFAULTS: Mapping[str, Any] = MappingProxyType({
     "cutoffs": DEFAULT_CUTOFFS,
@@ -95,11 +102,16 @@ MEASURE_DEFAULTS: Mapping[str, Any] = MappingProxyType({
     "generator": None,
     "progress": True,
     "store": DEFAULT_STORE,
+    "max_memory": DEFAULT_MAX_MEMORY,
 })
 """Every default of :func:`measure_stability` by option name (read-only), as its signature has them."""
 
 _LAYERS = "None, 'output', a module name or a non-empty list of module names"
 _AVERAGE = "'median', 'mean' or a non-empty list of them"
+_MAX_MEMORY = "None, a positive number of bytes or a string such as '4GB' or '512MiB'"
+_UNITS = {"": 1, "b": 1, "kb": 10**3, "mb": 10**6, "gb": 10**9, "tb": 10**12,
+          "kib": 2**10, "mib": 2**20, "gib": 2**30, "tib": 2**40}
+_MEMORY = re.compile(r"\s*(\d+(?:\.\d*)?|\.\d+)(?:e([+-]?\d+))?\s*([a-z]*)\s*", re.IGNORECASE)
 
 
 # ------------------------------------------------------------------ cutoffs and sizes
@@ -245,3 +257,29 @@ def check_normalize(normalize: Any) -> Callable[..., Any] | None:
     if normalize is not None and not callable(normalize):
         raise TypeError(f"normalize must be callable or None, got {type(normalize).__name__}")
     return normalize
+
+
+def check_max_memory(max_memory: Any) -> int | None:
+    """None (a safe fraction of the available memory), or a budget in bytes: a number or a string.
+
+    Strings take decimal (``kB``, ``MB``, ``GB``, ``TB``) or binary (``KiB``, ``MiB``, ``GiB``,
+    ``TiB``) units, any case; a bare number is bytes.
+
+    >>> check_max_memory("4GB"), check_max_memory("1.5 GiB"), check_max_memory(10**9)
+    (4000000000, 1610612736, 1000000000)
+    """
+    if max_memory is None:
+        return None
+    if isinstance(max_memory, str):
+        match = _MEMORY.fullmatch(max_memory)
+        unit = match.group(3).lower() if match else None
+        if match is None or unit not in _UNITS:
+            raise ValueError(f"max_memory must be {_MAX_MEMORY}, got {max_memory!r}")
+        value = float(match.group(1) + ("e" + match.group(2) if match.group(2) else "")) * _UNITS[unit]
+    elif isinstance(max_memory, numbers.Real) and not isinstance(max_memory, bool):
+        value = max_memory if isinstance(max_memory, numbers.Integral) else float(max_memory)
+    else:
+        raise TypeError(f"max_memory must be {_MAX_MEMORY}, got {max_memory!r}")
+    if value < 1 or (isinstance(value, float) and not math.isfinite(value)):
+        raise ValueError(f"max_memory must be {_MAX_MEMORY}, got {max_memory!r}")
+    return int(value)

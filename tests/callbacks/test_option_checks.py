@@ -60,6 +60,11 @@ BAD_IN_ALL_THREE = [
     {"diffeos_per_image": 0},
     {"diffeos_per_image": 1.5},
     {"batch_size": 0},
+    {"max_memory": 0},
+    {"max_memory": "4XB"},
+    {"max_memory": "-1GB"},
+    {"max_memory": True},
+    {"max_memory": [4]},
 ]
 
 
@@ -122,13 +127,13 @@ def test_the_callback_checks_its_options_without_an_image_size():
 def test_the_defaults_are_the_single_definition():
     assert callbacks.MEASURE_DEFAULTS is settings.MEASURE_DEFAULTS is MEASURE_DEFAULTS
     shared = ("cutoffs", "deltas", "temperatures", "interpolation", "layers", "average", "diffeos_per_image",
-              "batch_size", "normalize")
+              "batch_size", "normalize", "max_memory")
     callback = inspect.signature(StabilityCallback).parameters
     for name in shared:
         assert callback[name].default is MEASURE_DEFAULTS[name], name
     probe = inspect.signature(run_probe).parameters
     for name in ("cutoffs", "temperatures", "sweep", "interpolation", "layers", "average", "mode",
-                 "diffeos_per_image", "batch_size"):
+                 "diffeos_per_image", "batch_size", "max_memory"):
         assert probe[name].default is MEASURE_DEFAULTS[name], name
     assert probe["deltas"].default is None  # None: measure_stability's DEFAULT_DELTAS, yielding to the others
     assert MEASURE_DEFAULTS["deltas"] is DEFAULT_DELTAS

@@ -151,3 +151,16 @@ def test_probe_on_a_labelled_folder_reports_skips_and_top1(tmp_path):
     assert 0.0 <= settings["top1_error"] <= 1.0 and settings["mode"] == "init" and settings["random_init"]
     assert settings["images"]["layout"] == "imagefolder" and len(settings["images"]["skipped"]) == 2
     assert {"stability.json", "stability.csv", "stability.png"} <= {p.name for p in out.iterdir()}
+
+
+def test_a_budget_too_small_is_one_line_before_any_work(tmp_path):
+    write_tree(tmp_path / "photos")
+    out = tmp_path / "out"
+    stdout, stderr, code = run_main([
+        "probe", "--model", "timm:resnet18", "--images", str(tmp_path / "photos"), "--image_size", "32",
+        "--cutoffs", "[3]", "--max_memory", "100kB", "--out", str(out), "--progress", "false",
+    ])
+    assert code == 2
+    error = [line for line in stderr.splitlines() if "max_memory" in line]
+    assert len(error) == 1 and "max_memory=100 kB is too small for this measurement: it needs about" in error[0]
+    assert not out.exists()

@@ -143,7 +143,8 @@ def test_normalize_is_applied_after_perturbing(digits):
 
     plain = measure_stability(nn.Identity(), digits[:12], average="mean", generator=g(), **KW)
     normed = measure_stability(nn.Identity(), digits[:12], average="mean", normalize=normalize, batch_size=5, generator=g(), **KW)
-    assert seen == [4, 4, 4] * 5  # clean + 2 cutoffs x (diffeo + noise), 3 balanced batches each
+    # the memory plan's sizing pass of two images, then clean + 2 cutoffs x (diffeo + noise), 3 balanced batches each
+    assert seen == [2] + [4, 4, 4] * 5
     for a, b in zip(plain.records, normed.records):
         assert b["D_f"] == pytest.approx(a["D_f"], rel=1e-5)  # affine normalisation cancels in ratios
         assert b["numerator_diffeo"] == pytest.approx(16 * a["numerator_diffeo"], rel=1e-5)
