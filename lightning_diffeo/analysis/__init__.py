@@ -22,6 +22,7 @@ from lightning_diffeo.analysis.points import (
     size_curves,
 )
 from lightning_diffeo.analysis.report import Report, write_report
+from lightning_diffeo.analysis.size_laws import size_curves_markdown, size_laws, size_laws_markdown
 from lightning_diffeo.analysis.scales import is_allowed, temperature_bounds
 from lightning_diffeo.analysis.stats import (
     Correlation,
@@ -82,6 +83,9 @@ __all__ = [
     "seed_power_law",
     "select",
     "size_curves",
+    "size_curves_markdown",
+    "size_laws",
+    "size_laws_markdown",
     "size_text",
     "temperature_bounds",
     "write_report",

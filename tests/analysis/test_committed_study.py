@@ -8,7 +8,8 @@ import pytest
 
 from lightning_diffeo.analysis import correlation_table, correlations, load_table
 from lightning_diffeo.analysis.markdown import points_markdown, table2_markdown
-from lightning_diffeo.analysis.points import architecture_points
+from lightning_diffeo.analysis.points import architecture_points, size_curves
+from lightning_diffeo.analysis.size_laws import size_curves_markdown, size_laws, size_laws_markdown
 from lightning_diffeo.analysis.training import convergence_check, convergence_markdown
 from lightning_diffeo.models import count_parameters
 
@@ -53,3 +54,12 @@ def test_readme_parameter_counts_are_the_models(table, arch, options):
     count = count_parameters(arch, in_channels=1, num_classes=10, image_size=28, **options)
     assert f"| `{arch}` |" in README and f"| {count:,} |" in README
     assert set(table.loc[table["arch"] == arch, "n_params"]) == {count}  # what the runs trained
+
+
+def test_the_study_page_quotes_the_size_curves_and_their_exponents():
+    sizes = load_table(STUDY / "sizes" / "sizes.csv")
+    curves = size_curves(sizes)
+    for row in _rows(size_curves_markdown(curves[curves["average"] == "median"])):
+        assert row in STUDY_README, row
+    for row in _rows(size_laws_markdown(size_laws(sizes))):  # 2000 resamples, seed 0
+        assert row in STUDY_README, row
