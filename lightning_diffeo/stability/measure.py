@@ -11,6 +11,7 @@ from torch import nn
 
 from lightning_diffeo.diffeo import temperature_from_displacement, temperature_range, typical_displacement
 from lightning_diffeo.stability.estimators import relative_stability
+from lightning_diffeo.stability.per_image import PerImageTerms
 from lightning_diffeo.stability.perturb import check_probe_images, perturb, reference_images
 from lightning_diffeo.stability.probe import ProbeSession, new_generator
 from lightning_diffeo.stability.result import StabilityResult
@@ -22,6 +23,7 @@ from lightning_diffeo.stability.settings import (
     DEFAULT_INTERPOLATION,
     DEFAULT_MAX_MEMORY,
     DEFAULT_MODE,
+    DEFAULT_PER_IMAGE,
     DEFAULT_STORE,
     SWEEP_POINTS,
     Average,
@@ -32,6 +34,7 @@ from lightning_diffeo.stability.settings import (
     check_cutoffs,
     check_diffeos_per_image,
     check_interpolation,
+    check_per_image,
     check_sizes,
 )
 
@@ -111,6 +114,7 @@ def measure_stability(
     progress: bool = True,
     store: Store = DEFAULT_STORE,
     max_memory: int | str | None = DEFAULT_MAX_MEMORY,
+    per_image: bool = DEFAULT_PER_IMAGE,
 ) -> StabilityResult:
     """Relative stability R_f = D_f / G_f of a model's output and hidden layers.
 
@@ -149,10 +153,15 @@ def measure_stability(
             images and the measurement planned to fit: as asked, with a smaller batch, or with
             the layers measured in groups (the same seeded perturbations for each group: the
             same numbers, more forward passes). ``result.metadata["memory"]`` records the plan.
+        per_image: also keep, at the output (which must be among the layers), each image's
+            ``||f(tau x) - f(x)||^2`` and ``||f(x + eta) - f(x)||^2`` averaged over its draws, in
+            ``result.per_image`` (:mod:`~lightning_diffeo.stability.per_image`); the records are
+            the same either way.
 
     Returns:
         A :class:`StabilityResult` with one record per (layer, cutoff, temperature, average),
-        each with ``fraction_diffeomorphic``: the fraction of sampled fields with max Xi < 1.
+        each with ``fraction_diffeomorphic``: the fraction of sampled fields with max Xi < 1;
+        with ``per_image``, ``result.per_image`` holds one record per (cutoff, temperature, image).
 
     Raises:
         ValueError: bad images (not 4-D, not square, fewer than 2, NaN/inf, not in [0, 1]),
@@ -179,6 +188,7 @@ def measure_stability(
     images = check_probe_images(images)
     interpolation = check_interpolation(interpolation)
     diffeos_per_image = check_diffeos_per_image(diffeos_per_image)
+    terms = PerImageTerms(images.shape[0], diffeos_per_image) if check_per_image(per_image) else None
     cutoffs, sizes = check_cutoffs(cutoffs), check_sizes(deltas, temperatures, sweep)
     count, size = images.shape[0], images.shape[-1]
     items = temperature_items(size, cutoffs, sizes)
@@ -188,6 +198,8 @@ def measure_stability(
         store=store, progress=progress, steps=len(items), desc="stability", reference=reference,
         rows_per_image=diffeos_per_image, max_memory=max_memory, perturbation=interpolation,
     )
+    if terms is not None:
+        terms.check_layers(session.names)
     generator, seed = new_generator(generator)
     if not sizes.sweep:
         _warn_above_t_max(items, size)
@@ -197,6 +209,7 @@ def measure_stability(
     with session:
         for group in session.plan.groups:
             session.begin(group)
+            tracked = terms is not None and terms.begin(group, session.denominators, session.clean)
             generator.set_state(start)  # every group sees the same perturbations
             for index, (cutoff, temperature, _) in enumerate(items):
                 pert = perturb(
@@ -204,8 +217,9 @@ def measure_stability(
                     interpolation=interpolation, repeats=diffeos_per_image, generator=generator,
                 )
                 fractions[index] = pert.fraction_diffeomorphic
-                num_diffeo = session.numerators(pert.deformed)
-                num_noise = session.numerators(pert.noisy)
+                sinks = terms.sinks(index, session.store_device) if terms and tracked else (None, None)
+                num_diffeo = session.numerators(pert.deformed, sinks[0])
+                num_noise = session.numerators(pert.noisy, sinks[1])
                 del pert  # before the next item's perturbations are drawn
                 for name in group:
                     numerators[index, name] = num_diffeo[name], num_noise[name]
@@ -223,4 +237,4 @@ def measure_stability(
                     "n_images": count, "average": avg, "interpolation": interpolation, "mode": mode,
                 })
     metadata = session.metadata(seed=seed, interpolation=interpolation, diffeos_per_image=diffeos_per_image)
-    return StabilityResult(records, metadata)
+    return StabilityResult(records, metadata, per_image=None if terms is None else terms.records(items))

@@ -21,20 +21,27 @@ class NumeratorAccumulator:
     The squared differences of a batch are formed once. ``median`` keeps them all, transposed
     ([D, M] float32 on ``device``, so the final per-coordinate selection reads contiguous rows);
     ``mean`` only needs their running sum (float32 per row, float64 across rows; kept on
-    ``device``: no host sync per batch), which also detects NaN and inf.
+    ``device``: no host sync per batch), which also detects NaN and inf. With ``per_image``, each
+    row's squared distance ``||f(x'_r) - f(x_r)||^2`` is also added to its image's entry (the same
+    float32 row sums, O(N) memory).
 
     Args:
         average: ``"median"``, ``"mean"`` or a sequence of them.
         rows: M, number of perturbed images (images x perturbations per image).
         dim: D, number of coordinates of the layer.
         device: where the squared differences are stored.
+        per_image: None, or a float64 buffer [N] on ``device``: row r is added to entry r % N.
     """
 
-    def __init__(self, average: str | Sequence[str], rows: int, dim: int, device: torch.device | str = "cpu") -> None:
+    def __init__(
+        self, average: str | Sequence[str], rows: int, dim: int, device: torch.device | str = "cpu",
+        per_image: torch.Tensor | None = None,
+    ) -> None:
         self.averages = check_averages(average)
         self.rows = rows
         self._filled = 0
         self._sum = torch.zeros((), dtype=torch.float64, device=device)
+        self._per_image = per_image
         self._buffer = torch.empty(dim, rows, dtype=torch.float32, device=device) if "median" in self.averages else None
         self._values: dict[str, float] | None = None
 
@@ -52,7 +59,11 @@ class NumeratorAccumulator:
         squares = torch.sub(perturbed.to(device, torch.float32), reference.to(device, torch.float32)).square_()
         # float32 row sums (torch sums them pairwise) added up in float64: a float64 sum of the
         # whole batch would convert every element and cost more than the rest of the reduction.
-        self._sum += squares.sum(dim=1).sum(dtype=torch.float64)
+        distances = squares.sum(dim=1)
+        self._sum += distances.sum(dtype=torch.float64)
+        if self._per_image is not None:
+            images = torch.arange(self._filled, stop, device=device) % self._per_image.shape[0]
+            self._per_image.index_add_(0, images, distances.to(self._per_image.dtype))
         if self._buffer is not None:
             target = self._buffer[:, self._filled:stop]
             if squares.shape[1] >= _MIN_STAGED_TRANSPOSE and squares.device.type == "cpu":

@@ -14,7 +14,15 @@ from lightning_diffeo.diffeo import (
     working_dtype,
 )
 
-__all__ = ["Perturbations", "check_probe_images", "matched_noise", "perturb", "reference_images", "scaled_noise"]
+__all__ = [
+    "Perturbations",
+    "check_probe_images",
+    "matched_noise",
+    "perturb",
+    "reference_images",
+    "replay_deformations",
+    "scaled_noise",
+]
 
 
 _MAX_PIXEL = 1.5  # above this the images are taken for [0, 255] pixels
@@ -151,9 +159,7 @@ def perturb(
     """
     count = images.shape[0]
     tiled = images if repeats == 1 else images.repeat(repeats, 1, 1, 1)  # grid_sample needs a batch per field
-    coefficients = sample_coefficients(
-        tiled.shape[0], temperature, cutoff, generator=generator, device=images.device, dtype=working_dtype(images.dtype)
-    )
+    coefficients = _coefficients(images, cutoff, temperature, repeats, generator)
     deformed = deform_with_coefficients(tiled, coefficients, interpolation)
     fraction = float(is_diffeomorphism(coefficients, images.shape[-1]).float().mean())
     # One buffer holds tau x - x_ref, then the noise, then x_ref + eta; the reference is
@@ -164,3 +170,39 @@ def perturb(
     eta, scale = _noise_and_scale(deformed, norms, generator, out=buffer)
     noisy = torch.addcmul(reference, eta.view(by_repeat), scale.view(repeats, count, 1, 1, 1), out=eta.view(by_repeat))
     return Perturbations(deformed=deformed, noisy=noisy.view_as(deformed), norms=norms, fraction_diffeomorphic=fraction)
+
+
+def _coefficients(
+    images: torch.Tensor, cutoff: float, temperature: float, repeats: int, generator: torch.Generator | None
+) -> torch.Tensor:
+    """The fields' coefficients of :func:`perturb`: one set per row of the k * N deformed images."""
+    return sample_coefficients(repeats * images.shape[0], temperature, cutoff, generator=generator,
+                               device=images.device, dtype=working_dtype(images.dtype))
+
+
+def replay_deformations(
+    images: torch.Tensor,
+    rows: torch.Tensor | list[int],
+    *,
+    cutoff: float,
+    temperature: float,
+    interpolation: str = "bilinear",
+    repeats: int = 1,
+    generator: torch.Generator | None = None,
+) -> torch.Tensor:
+    """Rows of :func:`perturb`'s ``deformed`` drawn from the same generator state, deforming only those.
+
+    Args:
+        images: the probe images x [N, C, n, n] that ``perturb`` was given.
+        rows: indices into the k * N deformed images (row r deforms image r % N).
+        cutoff, temperature, interpolation, repeats: as given to ``perturb``.
+        generator: in the state ``perturb`` started from.
+
+    Returns:
+        tau x of those rows, [len(rows), C, n, n], equal to ``perturb(...).deformed[rows]`` to
+        float rounding (the same coefficients; no noise is drawn).
+    """
+    rows = torch.as_tensor(rows, dtype=torch.long)
+    coefficients = _coefficients(images, cutoff, temperature, repeats, generator)
+    picked = rows.to(images.device) % images.shape[0]
+    return deform_with_coefficients(images[picked], coefficients[rows.to(coefficients.device)], interpolation)

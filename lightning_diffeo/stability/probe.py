@@ -24,7 +24,7 @@ reductions stay on the device when the plan fits there without layer groups
 from __future__ import annotations
 
 import warnings
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import torch
@@ -90,8 +90,6 @@ def new_generator(generator: torch.Generator | None) -> tuple[torch.Generator, i
     elif not isinstance(generator, torch.Generator):
         raise TypeError(f"generator must be a torch.Generator or None, got {type(generator).__name__}")
     return generator, generator.initial_seed()
-
-
 
 
 class ProbeSession:
@@ -278,9 +276,15 @@ class ProbeSession:
                 self._grad.__exit__(*exc_info)
                 self._bar.close()
 
-    def numerators(self, perturbed: torch.Tensor) -> dict[str, dict[str, float]]:
-        """``{layer: {average: numerator}}`` of the group's layers for perturbed images [k * N, C, n, n] (pixel space)."""
-        return self._prober.numerators(perturbed, self.clean, self.averages, self.active)
+    def numerators(
+        self, perturbed: torch.Tensor, per_image: Mapping[str, torch.Tensor] | None = None
+    ) -> dict[str, dict[str, float]]:
+        """``{layer: {average: numerator}}`` of the group's layers for perturbed images [k * N, C, n, n] (pixel space).
+
+        ``per_image``: ``{layer: float64 [N] buffer on store_device}``, each image's squared
+        distances (summed over its k rows) added in (see :meth:`Prober.numerators`).
+        """
+        return self._prober.numerators(perturbed, self.clean, self.averages, self.active, per_image)
 
     def step(self) -> None:
         """Advance the progress bar by one item."""

@@ -8,7 +8,7 @@ by the caller (:class:`~lightning_diffeo.stability.probe.ProbeSession`).
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 import torch
 from torch import nn
@@ -113,11 +113,14 @@ class Prober:
         clean: dict[str, torch.Tensor],
         averages: tuple[str, ...],
         layers: Sequence[str],
+        per_image: Mapping[str, torch.Tensor] | None = None,
     ) -> dict[str, dict[str, float]]:
         """Numerators ``< ||f(x') - f(x)||^2 >`` per layer and average for perturbed images x' [k * N, ...].
 
         Row r of ``images`` is compared with row r % N of ``clean``. Returns
         ``{layer: {average: numerator}}``; every average comes from the same forward passes.
+        ``per_image``: ``{layer: float64 [N] buffer}`` (layers among ``layers``, buffers on the
+        store device) into which each image's squared distances, summed over its k rows, are added.
         """
         count = next(iter(clean.values())).shape[0]
         accumulators: dict[str, NumeratorAccumulator] = {}
@@ -132,7 +135,8 @@ class Prober:
                 value = activations[name]
                 if name not in accumulators:
                     device = clean[name].device
-                    accumulators[name] = NumeratorAccumulator(averages, images.shape[0], value.shape[1], device)
+                    accumulators[name] = NumeratorAccumulator(averages, images.shape[0], value.shape[1], device,
+                                                              per_image=(per_image or {}).get(name))
                 accumulators[name].add(value, clean[name][rows])
             del activations
         out = {}

@@ -56,7 +56,8 @@ class StabilityResult:
     D_f, G_f, R_f, denominator, numerator_diffeo, numerator_noise, n_images, average,
     interpolation, mode`` (noise-only measurements carry ``noise_norm`` instead of
     cutoff/temperature/delta, and only G_f). ``metadata`` holds image size, number of images,
-    model class, seed and settings.
+    model class, seed and settings. ``per_image``: None, or the output's per-image records of
+    ``measure_stability(per_image=True)`` (keys :data:`~.per_image.PER_IMAGE_KEYS`).
 
     Example:
         >>> r = StabilityResult([{"layer": "output", "cutoff": 3.0, "temperature": 0.01,
@@ -65,9 +66,13 @@ class StabilityResult:
         0.5
     """
 
-    def __init__(self, records: Iterable[Mapping[str, Any]], metadata: Mapping[str, Any] | None = None) -> None:
+    def __init__(
+        self, records: Iterable[Mapping[str, Any]], metadata: Mapping[str, Any] | None = None,
+        per_image: Iterable[Mapping[str, Any]] | None = None,
+    ) -> None:
         self.records: list[dict[str, Any]] = [dict(record) for record in records]
         self.metadata: dict[str, Any] = dict(metadata or {})
+        self.per_image: list[dict[str, Any]] | None = None if per_image is None else [dict(r) for r in per_image]
 
     # ----------------------------------------------------------------- lookup
     @property
@@ -152,14 +157,15 @@ class StabilityResult:
         }
 
     def to_json(self, path: str | os.PathLike, overwrite: bool = True) -> Path:
-        """Write ``{"metadata": ..., "records": [...]}`` as strict JSON, atomically.
+        """Write ``{"metadata": ..., "records": [...]}`` (and ``"per_image"`` when kept) as strict JSON, atomically.
 
         Every ``stability.json`` the package writes (``StabilityCallback``, ``lightning-diffeo
         probe``) has this layout and loads back with :meth:`from_json`. NaN is written as null
         (read back as NaN). The file is written next to ``path`` and moved into place, so a
         reader never sees a partial file; ``overwrite=False`` refuses to replace an existing one.
         """
-        payload = json_safe({"metadata": self.metadata, "records": self.records})
+        payload = json_safe({"metadata": self.metadata, "records": self.records,
+                             **({} if self.per_image is None else {"per_image": self.per_image})})
         return atomic_write_text(path, json.dumps(payload, indent=1, allow_nan=False), overwrite=overwrite)
 
     @classmethod
@@ -169,8 +175,11 @@ class StabilityResult:
             payload = json.load(stream)
         if not isinstance(payload, dict) or "records" not in payload:
             raise ValueError(f"{path} is not a StabilityResult JSON file (expected keys 'metadata' and 'records')")
-        records = [{k: _from_json_value(k, v) for k, v in record.items()} for record in payload["records"]]
-        return cls(records, payload.get("metadata"))
+        def read(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
+            return [{k: _from_json_value(k, v) for k, v in record.items()} for record in records]
+
+        per_image = payload.get("per_image")
+        return cls(read(payload["records"]), payload.get("metadata"), None if per_image is None else read(per_image))
 
     def to_dataframe(self):  # -> pandas.DataFrame
         """The records as a pandas DataFrame, one row per record (pandas imported lazily)."""
@@ -232,7 +241,8 @@ class StabilityResult:
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, StabilityResult):
             return NotImplemented
-        return json_safe(self.records) == json_safe(other.records) and json_safe(self.metadata) == json_safe(other.metadata)
+        return all(json_safe(getattr(self, key)) == json_safe(getattr(other, key))
+                   for key in ("records", "metadata", "per_image"))
 
 
 R_F_EXPLANATION = (

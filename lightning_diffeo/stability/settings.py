@@ -20,7 +20,7 @@ from typing import Any, Literal, NamedTuple, get_args
 
 from lightning_diffeo.diffeo import INTERPOLATIONS, Interpolation, check_log_cutoff
 from lightning_diffeo.diffeo import check_interpolation as _check_interpolation_name
-from lightning_diffeo.validation import as_float_list, check_choice, check_int, check_positive_int
+from lightning_diffeo.validation import as_float_list, check_bool, check_choice, check_int, check_positive_int
 
 __all__ = [
     "AVERAGES",
@@ -32,6 +32,7 @@ __all__ = [
     "DEFAULT_INTERPOLATION",
     "DEFAULT_MAX_MEMORY",
     "DEFAULT_MODE",
+    "DEFAULT_PER_IMAGE",
     "DEFAULT_STORE",
     "INTERPOLATIONS",
     "MEASURE_DEFAULTS",
@@ -55,6 +56,7 @@ __all__ = [
     "check_max_memory",
     "check_mode",
     "check_normalize",
+    "check_per_image",
     "check_probe_size",
     "check_sizes",
     "check_store",
@@ -86,6 +88,8 @@ SWEEP_POINTS = 30
 """Temperatures per cutoff of ``sweep=True``."""
 DEFAULT_MAX_MEMORY = None
 """None: a safe fraction of the memory available where the measurement runs (see :mod:`~.budget`)."""
+DEFAULT_PER_IMAGE = False
+"""Whether to keep each probe image's terms at the output (:mod:`~.per_image`)."""
 
 MEASURE_DEFAULTS: Mapping[str, Any] = MappingProxyType({
     "cutoffs": DEFAULT_CUTOFFS,
@@ -103,6 +107,7 @@ MEASURE_DEFAULTS: Mapping[str, Any] = MappingProxyType({
     "progress": True,
     "store": DEFAULT_STORE,
     "max_memory": DEFAULT_MAX_MEMORY,
+    "per_image": DEFAULT_PER_IMAGE,
 })
 """Every default of :func:`measure_stability` by option name (read-only), as its signature has them."""
 
@@ -245,6 +250,11 @@ def check_batch_size(batch_size: Any) -> int | None:
 def check_diffeos_per_image(diffeos_per_image: Any) -> int:
     """A positive integer."""
     return check_positive_int("diffeos_per_image", diffeos_per_image)
+
+
+def check_per_image(per_image: Any) -> bool:
+    """True or False: keep each probe image's terms at the output (it must be among the layers)."""
+    return check_bool("per_image", per_image)
 
 
 def check_probe_size(probe_size: Any) -> int:

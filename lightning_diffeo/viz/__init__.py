@@ -1,9 +1,18 @@
-"""Figures of one ``StabilityResult``: R_f against layer depth, and D_f, G_f, R_f against temperature.
+"""Figures of one ``StabilityResult``: R_f against layer depth, D_f, G_f, R_f against temperature, and per image.
 
 Built on ``matplotlib.figure.Figure`` and the package's plot-style base: pyplot and the user's
 matplotlib backend are never touched.
 """
 
 from .figures import depth_profile_figure, plot_depth_profile, plot_temperature_sweep, temperature_sweep_figure
+from .per_image import extreme_images, per_image_figure, plot_per_image
 
-__all__ = ["depth_profile_figure", "plot_depth_profile", "plot_temperature_sweep", "temperature_sweep_figure"]
+__all__ = [
+    "depth_profile_figure",
+    "extreme_images",
+    "per_image_figure",
+    "plot_depth_profile",
+    "plot_per_image",
+    "plot_temperature_sweep",
+    "temperature_sweep_figure",
+]
