@@ -22,6 +22,7 @@ from lightning_diffeo.stability import (
     DEFAULT_DIFFEOS_PER_IMAGE,
     DEFAULT_INTERPOLATION,
     DEFAULT_MODE,
+    DEFAULT_PER_IMAGE,
     Average,
     Interpolation,
     Mode,
@@ -34,6 +35,7 @@ from lightning_diffeo.stability import (
     check_layers,
     check_max_memory,
     check_mode,
+    check_per_image,
     check_probe_size,
     check_sizes,
     measure_stability,
@@ -61,17 +63,8 @@ __all__ = [
 ]
 
 
-def probe_checkpoint(
-    loaded: LoadedCheckpoint,
-    probe_size: int = PROBE_SIZE,
-    device: str = "cpu",
-    delta_unit: DeltaUnit = "pixel",
-    **settings: Any,
-) -> StabilityResult:
-    """Measure a loaded checkpoint on its datamodule's probe set (``settings``: measure_stability options).
-
-    ``delta_unit="n/32"`` reads the deltas in units of n / 32 pixels (the identity at 32 px).
-    """
+def _checkpoint_images(loaded: LoadedCheckpoint, probe_size: int = PROBE_SIZE) -> torch.Tensor:
+    """The probe set [N, C, n, n] in [0, 1] of a loaded checkpoint's datamodule (never downloaded)."""
     if loaded.datamodule is None:
         raise CheckpointError(
             f"{loaded.path} does not record the class of its datamodule (it was not trained with "
@@ -87,6 +80,25 @@ def probe_checkpoint(
             f"the dataset of {loaded.path} ({type(datamodule).__name__}) is not in {datamodule.data_dir}: "
             "if it moved, give its folder with --data_dir (probe does not download)"
         ) from None
+    return images
+
+
+def probe_checkpoint(
+    loaded: LoadedCheckpoint,
+    probe_size: int = PROBE_SIZE,
+    device: str = "cpu",
+    delta_unit: DeltaUnit = "pixel",
+    images: torch.Tensor | None = None,
+    **settings: Any,
+) -> StabilityResult:
+    """Measure a loaded checkpoint on its datamodule's probe set (``settings``: measure_stability options).
+
+    ``delta_unit="n/32"`` reads the deltas in units of n / 32 pixels (the identity at 32 px);
+    ``images``: the probe set when already loaded (as :func:`_checkpoint_images` loads it).
+    """
+    if images is None:
+        images = _checkpoint_images(loaded, probe_size)
+    datamodule = loaded.datamodule
     if "deltas" in settings:
         settings["deltas"], delta_record = scale_deltas(settings["deltas"], delta_unit, images.shape[-1])
     module = loaded.module.to(device)
@@ -133,17 +145,21 @@ def _model_out(model: str) -> Path:
     return make_unique_dir(Path("probes"), model.replace(":", "-").replace("/", "_") + "-")
 
 
-def _write(result: StabilityResult, out: str | None, default: Any, sweep: bool, overwrite: bool) -> dict[str, Path]:
+def _write(result: StabilityResult, out: str | None, default: Any, sweep: bool, overwrite: bool,
+           images: torch.Tensor) -> dict[str, Path]:
     directory = Path(out) if out is not None else default()
-    paths = write_outputs(result, directory, sweep=sweep, overwrite=overwrite)
+    paths = write_outputs(result, directory, sweep=sweep, overwrite=overwrite, images=images)
     for kind, path in paths.items():
         print(f"{kind}: {path}")
     return paths
 
 
 def _probe_model(model: str, images: str, options: dict[str, Any], settings: dict[str, Any], *, probe_size: int,
-                 seed: int, device: str, progress: bool) -> StabilityResult:
-    """Build the model, check its layers, decode the images (skips on stderr), measure: the ``--model`` path."""
+                 seed: int, device: str, progress: bool) -> tuple[StabilityResult, torch.Tensor]:
+    """Build the model, check its layers, decode the images (skips on stderr), measure: the ``--model`` path.
+
+    Returns the result and the probe images [N, 3, n, n].
+    """
     listing = list_images(images)
     class_index = options["class_index"]
     label_index = read_class_index(class_index) if class_index is not None else None
@@ -159,9 +175,10 @@ def _probe_model(model: str, images: str, options: dict[str, Any], settings: dic
     settings.pop("mode", None)
     print(f"{built.name}: {built.weights}, {mode} mode; {len(folder.paths)} images of {folder.found} in {images} "
           f"({folder.layout}), {built.image_size} px")
-    return probe_pretrained(built, folder, device=device, layers=layers, mode=mode, label_index=label_index,
-                            delta_unit=options["delta_unit"], generator=torch.Generator().manual_seed(seed),
-                            progress=progress, **settings)
+    result = probe_pretrained(built, folder, device=device, layers=layers, mode=mode, label_index=label_index,
+                              delta_unit=options["delta_unit"], generator=torch.Generator().manual_seed(seed),
+                              progress=progress, **settings)
+    return result, folder.images
 
 
 def run_probe(
@@ -185,6 +202,7 @@ def run_probe(
     diffeos_per_image: int = DEFAULT_DIFFEOS_PER_IMAGE,
     batch_size: int | None = None,
     max_memory: int | str | None = None,
+    per_image: bool = DEFAULT_PER_IMAGE,
     seed: int = 0,
     device: str = "cpu",
     data_dir: str | None = None,
@@ -196,8 +214,9 @@ def run_probe(
 
     Prints the table (the same format as ``fit``'s; with ``model`` also D_f and G_f) and writes
     ``stability.json`` (the ``StabilityResult`` layout), ``stability.csv``, a plot and
-    ``settings.json`` into a new folder (``<run folder>/probe-<checkpoint>-<k>/``, or
-    ``probes/<framework>-<model>-<k>/``), or into ``out``.
+    ``settings.json`` (with ``per_image``, also ``per_image.csv`` and ``per_image.png``) into a
+    new folder (``<run folder>/probe-<checkpoint>-<k>/``, or ``probes/<framework>-<model>-<k>/``),
+    or into ``out``.
 
     Args:
         ckpt_path: checkpoint written by ``lightning-diffeo fit`` (or give ``model``).
@@ -228,6 +247,9 @@ def run_probe(
         max_memory: bytes, or e.g. "4GB", the measurement may use (None: 70% of the available RAM,
             or 80% of the free memory of a CUDA device); it plans smaller batches or layer groups
             to fit, or refuses with one line before measuring.
+        per_image: also write each image's terms at the output (averaged over its draws) to
+            ``per_image.csv`` (with the file of each folder image) and ``per_image.png`` (the most
+            and least stable images, original and deformed); the output must be among the layers.
         seed: seed of the diffeomorphisms, the noise and a folder's subset.
         device: where to run, e.g. cpu or cuda.
         data_dir: the dataset folder of ``ckpt_path``, if it moved since training.
@@ -236,7 +258,7 @@ def run_probe(
         progress: show a progress bar.
 
     Returns:
-        Kind of output (json, csv, plot, settings) -> file written.
+        Kind of output (json, csv, plot, settings; per_image_csv, per_image_plot) -> file written.
 
     Every option is checked first, by ``measure_stability``'s checks
     (:mod:`lightning_diffeo.stability.settings`), before the checkpoint or the model loads; with
@@ -249,7 +271,7 @@ def run_probe(
         interpolation=check_interpolation(interpolation), layers=check_layers(layers),
         average=check_averages(average), mode=check_mode(mode),
         diffeos_per_image=check_diffeos_per_image(diffeos_per_image), batch_size=check_batch_size(batch_size),
-        max_memory=check_max_memory(max_memory),
+        max_memory=check_max_memory(max_memory), per_image=check_per_image(per_image),
     )
     probe_size = check_probe_size(probe_size)
     delta_unit = check_delta_unit(delta_unit)
@@ -261,8 +283,8 @@ def run_probe(
     if out is not None:
         check_output_dir(out, overwrite)  # before measuring: never minutes of work for nothing
     if model is not None:
-        result = _probe_model(model, images, {**options, "delta_unit": delta_unit}, settings,  # type: ignore[arg-type]
-                              probe_size=probe_size, seed=seed, device=device, progress=progress)
+        result, probed = _probe_model(model, images, {**options, "delta_unit": delta_unit},  # type: ignore[arg-type]
+                                      settings, probe_size=probe_size, seed=seed, device=device, progress=progress)
         label = result_label(result.metadata)
         print("\n\n".join(stability_table({label: result}, quantity) for quantity in ("R_f", "D_f", "G_f")))
         if "top1_error" in result.metadata:
@@ -270,11 +292,12 @@ def run_probe(
                   f"{result.metadata.get('top5_error', float('nan')):.3f} on {result.metadata['n_labelled']} images")
         elif result.metadata["images"]["layout"] == "imagefolder":
             print(f"no top-1 error: labels {result.metadata['labels']}")
-        return _write(result, out, lambda: _model_out(model), sweep, overwrite)
+        return _write(result, out, lambda: _model_out(model), sweep, overwrite, probed)
     loaded = load_checkpoint(ckpt_path, data_dir=data_dir)  # type: ignore[arg-type]
+    probed = _checkpoint_images(loaded, probe_size)
     result = probe_checkpoint(
-        loaded, probe_size=probe_size, device=device, delta_unit=delta_unit,
+        loaded, probe_size=probe_size, device=device, delta_unit=delta_unit, images=probed,
         generator=torch.Generator().manual_seed(seed), progress=progress, **settings,
     )
     print(stability_table({result_label(result.metadata): result}))
-    return _write(result, out, lambda: _default_out(loaded.path), sweep, overwrite)
+    return _write(result, out, lambda: _default_out(loaded.path), sweep, overwrite, probed)

@@ -122,6 +122,22 @@ def test_probe_overwrite_and_sweep_every_layer(quickstart, tmp_path):
     assert (tmp_path / "stability_sweep.png").exists()
 
 
+def test_probe_per_image_writes_the_terms_and_the_figure(quickstart, tmp_path):
+    workdir, _ = quickstart
+    ckpt = str(_run(workdir) / "checkpoints" / "last.ckpt")
+    out, err, code = run_main(["probe", "--ckpt_path", ckpt, "--cutoffs", "[3]", "--probe_size", "10",
+                               "--per_image", "true", "--out", str(tmp_path), "--progress", "false"])
+    assert code == 0, err
+    assert f"per_image_csv: {tmp_path / 'per_image.csv'}" in out
+    with open(tmp_path / "per_image.csv") as stream:
+        rows = list(csv.DictReader(stream))
+    assert [int(r["image"]) for r in rows] == list(range(10)) and "file" not in rows[0]  # no folder: indices
+    result = StabilityResult.from_json(tmp_path / "stability.json")
+    mean = result.select(layer="output", average="mean")[0]
+    assert sum(float(r["numerator_diffeo"]) for r in rows) / 10 == pytest.approx(mean["numerator_diffeo"], rel=1e-12)
+    assert len(result.per_image) == 10 and (tmp_path / "per_image.png").read_bytes()[:4] == b"\x89PNG"
+
+
 def test_probe_help_config_and_print_config(tmp_path, capsys):
     with pytest.raises(SystemExit) as exit_info:
         main(["probe", "--help"])
