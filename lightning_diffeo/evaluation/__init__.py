@@ -21,7 +21,7 @@ from .efficientnet_lite import convert_efficientnet_lite, convert_efficientnet_l
 from .images import FolderImages, list_images, load_folder_images
 from .labels import imagenet_label_index, read_class_index, top_k_errors
 from .outputs import OUTPUT_FILES, check_output_dir, write_outputs
-from .pretrained import PretrainedModel, load_pretrained, parse_model_name
+from .pretrained import PretrainedModel, check_pretrained, load_pretrained, parse_model_name, published_top1
 from .pretrained_layers import PatchTokens
 from .pretrained_probe import DELTA_UNITS, DeltaUnit, probe_pretrained, scale_deltas, top_k_on_folder
 from .probe import probe_checkpoint, run_probe
@@ -37,6 +37,7 @@ __all__ = [
     "PretrainedModel",
     "check_checkpoint",
     "check_output_dir",
+    "check_pretrained",
     "convert_efficientnet_lite",
     "convert_efficientnet_lite_file",
     "imagenet_label_index",
@@ -48,6 +49,7 @@ __all__ = [
     "parse_model_name",
     "probe_checkpoint",
     "probe_pretrained",
+    "published_top1",
     "read_class_index",
     "run_probe",
     "scale_deltas",

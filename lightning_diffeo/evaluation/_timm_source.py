@@ -17,7 +17,7 @@ from .pretrained_model import HUB, PretrainedModel, check_square, is_weights_fil
 from .pretrained_layers import timm_layers
 from .weights import cached_download, mismatch_summary, read_state_dict
 
-__all__ = ["build_timm"]
+__all__ = ["build_timm", "check_timm"]
 
 
 
@@ -26,6 +26,14 @@ def _check_name(name: str) -> None:
         known = timm.list_models()
         raise ValueError(f"unknown timm model {name!r}{suggest(name.split('.')[0], known)}; "
                          "timm.list_models('*pattern*') lists them")
+
+
+def check_timm(name: str, weights: str | None) -> None:
+    """The checks that need no model: a known name, weights None, ``hub`` or a file (one line each)."""
+    _check_name(name)
+    if weights is not None and weights != HUB and not is_weights_file(weights):
+        raise ValueError(f"--weights {weights}: not a file; timm weights are a local file (.pth, .safetensors) or "
+                         "'hub' (the local hub cache; the tag goes in the name, e.g. timm:resnet18.a1_in1k)")
 
 
 def _hub_file(name: str, cfg: Any) -> Path:
@@ -90,7 +98,7 @@ def _resize_of(compose: Any) -> Any:
 
 def build_timm(name: str, weights: str | None, image_size: int | None, kwargs: dict[str, Any]) -> PretrainedModel:
     """A timm model with its weights, preprocessing, layers and ImageNet labels (see ``load_pretrained``)."""
-    _check_name(name)
+    check_timm(name, weights)
     cfg = timm.models.get_pretrained_cfg(name)
     if image_size is not None and getattr(cfg, "fixed_input_size", False):
         kwargs.setdefault("img_size", image_size)  # a ViT's position embedding is made (or resampled) for it
@@ -99,11 +107,8 @@ def build_timm(name: str, weights: str | None, image_size: int | None, kwargs: d
     elif weights == HUB:
         path = _hub_file(name, cfg)
         kind, described = "hub", f"hub {getattr(cfg, 'hf_hub_id', None) or name} (cached file {path})"
-    elif is_weights_file(weights):
-        path, kind, described = Path(weights), "file", str(weights)
     else:
-        raise ValueError(f"--weights {weights}: not a file; timm weights are a local file (.pth, .safetensors) or "
-                         "'hub' (the local hub cache; the tag goes in the name, e.g. timm:resnet18.a1_in1k)")
+        path, kind, described = Path(weights), "file", str(weights)
     model = _create(name, path, kwargs)
     transform, normalize, size, record = _preprocessing(name, model, image_size)
     layers, blocks, prefix = timm_layers(model)

@@ -19,7 +19,7 @@ from .pretrained_model import PretrainedModel, is_weights_file, suggest
 from .pretrained_layers import torchvision_layers
 from .weights import mismatch_summary, read_state_dict, torch_hub_file
 
-__all__ = ["build_torchvision"]
+__all__ = ["build_torchvision", "check_torchvision", "published_top1"]
 
 
 
@@ -38,6 +38,28 @@ def _weights_enum(name: str, weights: str) -> Any:
         raise ValueError(f"unknown torchvision weights {weights!r} for {name}; its weights: "
                          f"{', '.join(enum.__members__)} (or a local file)")
     return enum[member]
+
+
+def check_torchvision(name: str, weights: str | None) -> None:
+    """The checks that need no model: a known classifier, and a weights name it has (a file is checked apart)."""
+    _check_name(name)
+    if weights is not None and not is_weights_file(weights):
+        _weights_enum(name, weights)
+
+
+def published_top1(name: str, weights: str) -> tuple[float, str]:
+    """(top-1 accuracy in percent, its source) of torchvision's metadata for the weights ``weights`` of ``name``.
+
+    Raises:
+        ValueError: an unknown classifier or weights name, or weights whose metadata has no ``acc@1``.
+    """
+    _check_name(name)
+    enum = _weights_enum(name, weights)
+    metrics = enum.meta.get("_metrics") or {}
+    for dataset in sorted(metrics, key=lambda d: d != "ImageNet-1K"):  # ImageNet-1K first
+        if "acc@1" in (metrics[dataset] or {}):
+            return float(metrics[dataset]["acc@1"]), f"torchvision {enum} metadata ({dataset} acc@1)"
+    raise ValueError(f"torchvision weights {enum} record no top-1 accuracy (acc@1) in their metadata")
 
 
 @contextlib.contextmanager

@@ -45,9 +45,11 @@ __all__ = [
     "Framework",
     "PretrainedModel",
     "WeightsKind",
+    "check_pretrained",
     "check_square",
     "load_pretrained",
     "parse_model_name",
+    "published_top1",
 ]
 
 
@@ -85,6 +87,39 @@ def load_pretrained(
         >>> built.image_size, built.mode, built.layers
         (64, 'init', ('act1', 'layer1', 'layer2', 'layer3', 'layer4', 'output'))
     """
+    framework, model_name, image_size = check_pretrained(name, weights, weights_file, image_size)
+    weights = None if weights is None else str(weights)
+    kwargs = dict(model_kwargs or {})
+    if framework == "timm":
+        from ._timm_source import build_timm
+
+        built = build_timm(model_name, weights, image_size, kwargs)
+    else:
+        from ._torchvision_source import build_torchvision
+
+        built = build_torchvision(model_name, weights, None if weights_file is None else str(weights_file),
+                                  image_size, kwargs)
+    built.name = name
+    built.model.eval()
+    return built
+
+
+def check_pretrained(
+    name: str,
+    weights: str | os.PathLike | None = None,
+    weights_file: str | os.PathLike | None = None,
+    image_size: int | None = None,
+) -> tuple[Framework, str, int | None]:
+    """The checks of :func:`load_pretrained` that build no model: the name is one the framework knows,
+    the weights are of a form it takes (a torchvision weights name the model has), the files exist.
+
+    Returns:
+        (framework, the model's name in it, the checked image size).
+
+    Raises:
+        ValueError: as :func:`load_pretrained`, one line.
+        FileNotFoundError: a weights file that does not exist.
+    """
     framework, model_name = parse_model_name(name)
     if image_size is not None:
         from lightning_diffeo.validation import check_int
@@ -100,16 +135,38 @@ def load_pretrained(
         check_weights_file(weights)
     if weights_file is not None:
         check_weights_file(weights_file, "weights_file")
-    kwargs = dict(model_kwargs or {})
     if framework == "timm":
-        from ._timm_source import build_timm
+        from ._timm_source import check_timm
 
-        built = build_timm(model_name, weights, image_size, kwargs)
+        check_timm(model_name, weights)
     else:
-        from ._torchvision_source import build_torchvision
+        from ._torchvision_source import check_torchvision
 
-        built = build_torchvision(model_name, weights, None if weights_file is None else str(weights_file),
-                                  image_size, kwargs)
-    built.name = name
-    built.model.eval()
-    return built
+        check_torchvision(model_name, weights)
+    return framework, model_name, image_size
+
+
+def published_top1(name: str, weights: str) -> tuple[float, str]:
+    """The published top-1 accuracy (percent) of a torchvision model's weights, from torchvision's metadata.
+
+    Args:
+        name: ``"torchvision:NAME"``.
+        weights: a weights name of that model (``IMAGENET1K_V1``, ``DEFAULT``, ``ResNet18_Weights.IMAGENET1K_V1``).
+
+    Returns:
+        (accuracy in percent, where it was read), e.g. ``(69.758, "torchvision ResNet18_Weights.IMAGENET1K_V1
+        metadata (ImageNet-1K acc@1)")``. Nothing is downloaded: the metadata ships with torchvision.
+
+    Raises:
+        ValueError: not a torchvision model, an unknown model or weights name, or no accuracy recorded.
+
+    Example:
+        >>> published_top1("torchvision:resnet18", "IMAGENET1K_V1")[0]
+        69.758
+    """
+    framework, model_name = parse_model_name(name)
+    if framework != "torchvision":
+        raise ValueError(f"{name}: a published top-1 from metadata is torchvision's only; give the accuracy in percent")
+    from ._torchvision_source import published_top1 as metadata_top1
+
+    return metadata_top1(model_name, weights)
