@@ -16,7 +16,9 @@ Resamples that hold fewer than 3 distinct architectures are dropped, counted on 
 indices, never by testing floats for zero variance (two distinct points always lie on a line:
 r = +-1). With one seed per point (a zoo of pretrained models) step 2 is a no-op and the
 intervals equal those of a bootstrap over the points alone (``stats.pearson``):
-``resampling`` says ``"points"`` then, ``"two-level"`` otherwise.
+``resampling`` says ``"points"`` then, ``"two-level"`` otherwise. Three points with one seed each
+have no interval (NaN): every kept resample is then the three points in some order, and the
+statistic the same, which would read as an interval of zero width.
 """
 
 from __future__ import annotations
@@ -99,6 +101,11 @@ class SeededPoints:
     @property
     def resampling(self) -> str:
         return TWO_LEVEL if self.sizes.size and int(self.sizes.max()) > 1 else POINTS
+
+    @property
+    def no_interval(self) -> bool:
+        """Three points of one seed each: every resample of at least 3 distinct ones is a permutation of them."""
+        return self.sizes.size == 3 and self.resampling == POINTS
 
 
 def resample_points(points: SeededPoints, n_boot: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
@@ -214,6 +221,8 @@ def seed_correlation(
         bx, by = np.exp(bx), np.exp(by)
     low, high = _interval(_pearson_rows(bx, by), confidence)
     rho_low, rho_high = _interval(_spearman_rows(bx, by), confidence)
+    if points.no_interval:
+        low = high = rho_low = rho_high = np.nan
     return SeedCorrelation(r, low, high, rho, rho_low, rho_high, n, points.seeds_per_arch, points.resampling,
                            int(bx.shape[0]))
 
@@ -264,6 +273,8 @@ def seed_power_law(
         slope = (centred * (by - mean_y[:, None])).sum(axis=1) / (centred**2).sum(axis=1)
     b_low, b_high = _interval(slope, confidence)
     ln_a_low, ln_a_high = _interval(mean_y - slope * mean_x, confidence)
+    if points.no_interval:
+        b_low = b_high = ln_a_low = ln_a_high = np.nan
     return SeedPowerLaw(b_low, b_high, float(np.exp(ln_a_low)), float(np.exp(ln_a_high)), n, points.seeds_per_arch,
                         points.resampling, int(bx.shape[0]))
 

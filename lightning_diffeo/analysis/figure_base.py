@@ -36,6 +36,10 @@ class FigureOptions:
         n_boot: bootstrap resamples of the correlation intervals.
         seed: seed of the bootstrap.
         image_size: image side in pixels for T_min/T_max; None: from the table or the dataset.
+        stage: the stage whose measurements are set against the test error in the error-vs-stability
+            figure, Table 2 and the power laws: ``"best"`` (the trained network; a zoo's published
+            weights) or ``"init"`` (e.g. a zoo of random initialisations against the error their
+            architectures reach when trained).
     """
 
     cutoff: float | None = None
@@ -44,6 +48,7 @@ class FigureOptions:
     n_boot: int = 2000
     seed: int = 0
     image_size: int | None = None
+    stage: str = "best"
 
     def __post_init__(self) -> None:
         for name in ("cutoff", "delta"):
@@ -60,6 +65,8 @@ class FigureOptions:
         if self.image_size is not None and (isinstance(self.image_size, bool) or not isinstance(self.image_size, int)
                                             or self.image_size < 2):
             raise ValueError(f"image_size must be an integer >= 2 or None, got {self.image_size!r}")
+        if not isinstance(self.stage, str) or not (self.stage in ("best", "init") or self.stage.startswith("epoch")):
+            raise ValueError(f"stage must be 'best', 'init' or 'epoch<k>', got {self.stage!r}")
 
 
 @dataclass(frozen=True)

@@ -28,6 +28,7 @@ from lightning_diffeo.analysis._plot import (
 )
 from lightning_diffeo.analysis.figure_base import FigureOptions, FigureResult
 from lightning_diffeo.analysis.finite import collect_dropped, note_merged
+from lightning_diffeo.analysis.intervals import has_intervals, interval_bars, point_intervals
 from lightning_diffeo.analysis.paper import PAPER_POWER_LAW, paper_correlations
 from lightning_diffeo.analysis.bootstrap import architecture_runs, seed_correlation
 from lightning_diffeo.analysis.points import architecture_points, size_curves
@@ -64,7 +65,8 @@ def scatter_panel(ax: Axes, points: pd.DataFrame, quantity: str, options: Figure
                   fit: bool = True, legend: bool = True,
                   reference: tuple[float, float] | None = None, runs: pd.DataFrame | None = None) -> tuple[bool, list]:
     """Test error against ``quantity`` (D_f, G_f, R_f or inv_G_f), one point per row, with error bars,
-    the power-law fit and the correlation coefficient in the legend; log-log axes.
+    the power-law fit and the correlation coefficient in the legend; log-log axes. A point's own
+    interval (``<q>_ci_low``, ``<q>_ci_high``: a zoo model's, over its images) is its x bar.
     ``reference`` (a, b) adds the published law a X^b, dotted. ``runs``: the runs behind the points
     (``architecture_runs``, ``point`` = the row's position in ``points``); with them the legend's
     interval is the two-level bootstrap's (seeds within architectures), as in Table 2.
@@ -74,8 +76,9 @@ def scatter_panel(ax: Axes, points: pd.DataFrame, quantity: str, options: Figure
     """
     x, x_err = _values(points, quantity)
     y, y_err = points["test_error"].to_numpy(float), points["test_error_rel_err"].to_numpy(float)
+    x_bars = interval_bars(points, quantity, x, x_err)
     for i, (_, row) in enumerate(points.iterrows()):
-        ax.errorbar(x[i], y[i], xerr=log_errors(x[i:i + 1], x_err[i:i + 1]), yerr=log_errors(y[i:i + 1], y_err[i:i + 1]),
+        ax.errorbar(x[i], y[i], xerr=x_bars[:, i:i + 1], yerr=log_errors(y[i:i + 1], y_err[i:i + 1]),
                     marker=marker(row), color=colours[i], markeredgecolor="black", markeredgewidth=0.5,
                     linestyle="", markersize=7, capsize=2, elinewidth=0.8)
     handles = []
@@ -112,10 +115,10 @@ def error_vs_stability(table: pd.DataFrame, options: FigureOptions) -> list[Figu
     kind, title = "error_vs_stability", "test error vs D_f, 1/G_f, R_f across architectures"
     reason = _no_error(table)
     with collect_dropped() as dropped:
-        points, run_rows = (pd.DataFrame(), None) if reason else architecture_runs(table, cutoff=options.cutoff,
-                                                                                  delta=options.delta)
+        points, run_rows = (pd.DataFrame(), None) if reason else architecture_runs(
+            table, cutoff=options.cutoff, delta=options.delta, stage=options.stage)
     if reason is None and points.empty:
-        reason = "no trained ('best' stage) diffeomorphism measurements in the table"
+        reason = f"no ('{options.stage}' stage) diffeomorphism measurements in the table"
     if reason:
         return [FigureResult(kind, kind, title, reason=reason)]
     results = []
@@ -124,7 +127,7 @@ def error_vs_stability(table: pd.DataFrame, options: FigureOptions) -> list[Figu
         left_out = note_merged(dropped, name, dataset=dataset, average=average)
         group_runs = run_rows[run_rows["point"].isin(group.index)]
         group_runs = group_runs.assign(point=group_runs["point"].map({old: new for new, old in enumerate(group.index)}))
-        group = group.reset_index(drop=True)
+        group = point_intervals(group.reset_index(drop=True), group_runs)
         fig = Figure(figsize=(14, 4.6), layout="constrained")
         axes = fig.subplots(1, 3)
         colours, norm = depth_colours(group)
@@ -136,10 +139,13 @@ def error_vs_stability(table: pd.DataFrame, options: FigureOptions) -> list[Figu
                                runs=group_runs)[0]
                  for ax, quantity in zip(axes, quantities)]
         add_depth_colourbar(fig, axes, norm)
-        fig.legend(handles=marker_handles({marker(row) for _, row in group.iterrows()}), loc="outside lower center",
-                   ncol=4, fontsize=8)
+        if group.reindex(columns=["batch_norm", "skip_connections"]).notna().any().any():  # unknown for a zoo
+            fig.legend(handles=marker_handles({marker(row) for _, row in group.iterrows()}), loc="outside lower center",
+                       ncol=4, fontsize=8)
         runs = runs_per_point(group)
-        fig.suptitle(f"{dataset}, {average}: test error vs stability ({_setting_text(group)}; {runs} runs per point)")
+        bars = "; x bars: 95% intervals over the images" if has_intervals(group) else ""
+        fig.suptitle(f"{dataset}, {average}: test error vs stability ({_setting_text(group)}; {runs} runs per point"
+                     f"{bars}{'' if options.stage == 'best' else f'; stage {options.stage}'})")
         for ax, quantity, labelled in zip(axes, quantities, drawn):
             if labelled:
                 label_points(ax, _values(group, quantity)[0], group["test_error"].to_numpy(float), group["arch"])
@@ -157,7 +163,8 @@ def mean_vs_median(table: pd.DataFrame, options: FigureOptions) -> list[FigureRe
     """D_f, G_f, R_f with the mean estimator against the median estimator, per architecture (Fig 17)."""
     kind, title = "mean_vs_median", "mean vs median estimator of D_f, G_f, R_f"
     with collect_dropped() as dropped:
-        points = architecture_points(table, cutoff=options.cutoff, delta=options.delta, quantities=MEASURES)
+        points = architecture_points(table, cutoff=options.cutoff, delta=options.delta, quantities=MEASURES,
+                                     stage=options.stage)
     if points.empty or not {"median", "mean"} <= set(points["average"]):
         return [FigureResult(kind, kind, title, reason="needs both average='median' and average='mean' rows")]
     keys = _identity(points)
@@ -192,18 +199,12 @@ def mean_vs_median(table: pd.DataFrame, options: FigureOptions) -> list[FigureRe
         add_depth_colourbar(fig, axes, norm)
         fig.legend(handles=marker_handles({marker(row) for _, row in group.iterrows()}), loc="outside lower center",
                    ncol=4, fontsize=8)
-        runs = _runs_of_pairs(group)
+        runs = runs_per_point(pd.concat([group["n_median"], group["n_mean"]]).rename("n").to_frame())  # both counts
         fig.suptitle(f"{dataset}: mean vs median estimator ({_setting_text(group)}; {runs} runs per point)")
         for ax, x, y in panels:
             label_points(ax, x, y, group["arch"])
         results.append(FigureResult(name, kind, f"{dataset}: {title}", fig, runs=runs, dropped=left_out))
     return results
-
-
-def _runs_of_pairs(group: pd.DataFrame) -> str:
-    """Runs per point of paired median and mean points: both estimators' counts."""
-    counts = pd.concat([group["n_median"], group["n_mean"]]).rename("n").to_frame()
-    return runs_per_point(counts)
 
 
 def size_trajectories(table: pd.DataFrame, options: FigureOptions) -> list[FigureResult]:

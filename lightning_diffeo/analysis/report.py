@@ -22,11 +22,13 @@ from lightning_diffeo.analysis.points import architecture_points, main_setting
 from lightning_diffeo.analysis.stats import aggregate
 from lightning_diffeo.analysis.table import load_table, size_text
 from lightning_diffeo.analysis.training import convergence_check, convergence_markdown, learning_curves, read_curves
+from lightning_diffeo.analysis.zoo import is_zoo, width_summary, zoo_markdown, zoo_points
 
 __all__ = ["Report", "write_report"]
 
 _SPEC_FILES = ("study.json", "spec.json", "study.yaml", "spec.yaml", "sweep.yaml")
 _FORMATS = ("png", "pdf")
+_STAGES = {"best": "trained network (best validation checkpoint)", "init": "at initialisation"}
 
 
 @dataclass
@@ -148,7 +150,7 @@ def write_report(
         aggregated = aggregate(table)
     report.files.append(_write_csv(aggregated, out / "aggregated.csv"))
     with _left_out(report, "points.csv"):
-        points = architecture_points(table, cutoff=options.cutoff, delta=options.delta)
+        points = architecture_points(table, cutoff=options.cutoff, delta=options.delta, stage=options.stage)
     report.files.append(_write_csv(points, out / "points.csv"))
     if not points.empty:
         report.files.append(atomic_write_text(out / "points.md", points_markdown(points) + "\n"))
@@ -156,15 +158,19 @@ def write_report(
     if "test_error" in table.columns and not points.empty:
         with _left_out(report, "power_laws.csv"):
             laws = power_laws(table, cutoff=options.cutoff, delta=options.delta, n_boot=options.n_boot,
-                              seed=options.seed)
+                              seed=options.seed, stage=options.stage)
         report.files.append(_write_csv(laws, out / "power_laws.csv"))
         with _left_out(report, "correlations.csv, table2"):
             long = correlations(table, scale=options.scale, cutoff=options.cutoff, delta=options.delta,
-                                n_boot=options.n_boot, seed=options.seed)
+                                n_boot=options.n_boot, seed=options.seed, stage=options.stage)
         report.files.append(_write_csv(long, out / "correlations.csv"))
         table2 = correlation_table(long)
         report.files.append(_write_csv(table2, out / "table2.csv"))
         report.files.append(atomic_write_text(out / "table2.md", table2_markdown(table2) + "\n"))
+    zoo = zoo_points(table, cutoff=options.cutoff, delta=options.delta) if is_zoo(table) else None
+    if zoo is not None:
+        report.files.append(_write_csv(zoo, out / "zoo.csv"))
+        report.files.append(atomic_write_text(out / "zoo.md", zoo_markdown(zoo) + "\n"))
     if check is not None:
         report.files.append(_write_csv(check, out / "convergence.csv"))
         report.files.append(atomic_write_text(out / "convergence.md", convergence_markdown(check) + "\n"))
@@ -172,7 +178,9 @@ def write_report(
     if not points.empty:
         markdown += ("\n## Architectures: test error and stability at the output\n\n" + points_markdown(points)
                      + "\n\nGeometric means over the seeds (runs) ± relative error (std of the log over sqrt(n)), "
-                     "main setting, best validation checkpoint (`points.csv`).\n")
+                     f"main setting, {_STAGES.get(options.stage, f'stage {options.stage}')} (`points.csv`).\n")
+    if zoo is not None:
+        markdown += _zoo_section(zoo, table)
     if check is not None:
         markdown += "\n## Convergence: twice the epochs on one seed\n\n" + convergence_markdown(check) + "\n"
     report.files.append(atomic_write_text(out / "report.md", markdown))
@@ -215,13 +223,16 @@ def _report_markdown(table: pd.DataFrame, report: Report, table2: pd.DataFrame, 
         lines += [description, ""]
     if spec_file:
         lines += [f"Study specification: `{spec_file}`.", ""]
+    stage = _STAGES.get(options.stage, f"stage {options.stage}")
     lines += [
         f"- runs: {runs}; datasets: {', '.join(map(str, sorted(table['dataset'].unique())))}; architectures: "
         f"{', '.join(map(str, sorted(table['arch'].unique())))}",
         f"- training-set sizes: {size_text(table['train_size'])}"
-        f" ({table['train_size'].nunique()} measured); seeds per configuration: see `n` in `aggregated.csv`",
+        f" ({table['train_size'].nunique()} measured); seeds per configuration: see `n` in `aggregated.csv`"
+        if not is_zoo(table) else "- a zoo: pretrained (or randomly initialised) models probed on one folder of "
+        "images, one run each (published weights are stage `best`, random initialisations `init`)",
         f"- main setting: cutoff c = {cutoff:g}, delta = {delta_text} px, largest P of each dataset, output layer, "
-        "trained network (best validation checkpoint)",
+        f"{stage}",
         "- every point is a geometric mean over realisations (seeds); relative error = std of the log (ddof = 1) / "
         "sqrt(n), NaN for n = 1",
         f"- correlation coefficients: Pearson on {options.scale} scales and Spearman's rank correlation; 95% "
@@ -272,3 +283,13 @@ def _report_markdown(table: pd.DataFrame, report: Report, table2: pd.DataFrame, 
               "geometric means, relative errors and `n` realisations",
               "- `points.csv` (`points.md`): the per-architecture points of the main setting", ""]
     return "\n".join(lines)
+
+
+def _zoo_section(zoo: pd.DataFrame, table: pd.DataFrame) -> str:
+    sources = sorted(set(table["test_error_source"].dropna().astype(str)))
+    return ("\n## The zoo: each model's error and stability, with intervals over the images\n\n" + zoo_markdown(zoo)
+            + f"\n\nOutput layer, main setting, every stage (`zoo.csv`, `zoo.md`). The test error is the "
+            f"{' and '.join(sources)} one: `published` is 1 - the published top-1 accuracy (ImageNet's validation "
+            "set), `measured` the top-1 error on the folder's labelled images (both are columns of the table). The "
+            "brackets are 95% intervals over the images: the model measured again on half-samples of them (a "
+            "delete-d jackknife, `run.json` of each run says how many). " + width_summary(zoo) + "\n")

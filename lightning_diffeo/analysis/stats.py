@@ -206,7 +206,8 @@ def pearson(
     points with replacement ``n_boot`` times from ``numpy.random.default_rng(seed)``; resamples
     holding fewer than 3 distinct points (counted on their indices, not their values: a point
     repeated three times has x - mean of 1e-16, not 0, and gave r = +-1) or in which x or y is
-    constant are dropped, which is why this is not
+    constant are dropped (so 3 points have no interval: what is left are their permutations,
+    all with the same r), which is why this is not
     ``scipy.stats.pearsonr(...).confidence_interval``: that returns NaN as soon as one of them
     occurs, which is common with a handful of architectures. This bootstraps the points it is
     given; ``bootstrap.seed_correlation`` takes per-run values and resamples each architecture's
@@ -226,7 +227,7 @@ def pearson(
         return Correlation(np.nan, np.nan, np.nan, n)
     r = float(np.corrcoef(tx, ty)[0, 1])
     low = high = np.nan
-    if n_boot > 0:
+    if n_boot > 0 and n > 3:  # of 3 points, every resample kept is the 3 in some order: no interval
         index = np.random.default_rng(seed).integers(0, n, size=(n_boot, n))
         index = index[distinct_per_row(index) >= 3]  # fewer distinct points: r is +-1 or undefined by construction
         bx, by = tx[index], ty[index]

@@ -45,6 +45,9 @@ def build_parser():
     parser.add_argument("--seed", type=int, default=0, help="seed of the bootstrap")
     parser.add_argument("--image_size", type=int | None, default=None,
                         help="image side in pixels for T_min/T_max (default: from the table or the dataset)")
+    parser.add_argument("--stage", type=str, default="best",
+                        help="stage set against the test error: best (trained; a zoo's published weights) or init "
+                        "(e.g. a zoo of random initialisations against their architectures' published error)")
     parser.add_argument("--formats", type=list[Literal["png", "pdf"]], default=list(_FORMATS),
                         help="figure formats: PNG (raster) and PDF (vector)")
     parser.add_argument("--curves", type=str | None, default=None,
@@ -67,7 +70,7 @@ def main(argv: Sequence[str] | None = None) -> None:
 
     try:
         options = FigureOptions(cutoff=args.cutoff, delta=args.delta, scale=args.scale, n_boot=args.n_boot,
-                                seed=args.seed, image_size=args.image_size)
+                                seed=args.seed, image_size=args.image_size, stage=args.stage)
     except ValueError as error:
         fail(f"--{error}")
     try:

@@ -147,9 +147,12 @@ def test_pearson_leaves_out_non_positive_values_on_log_scale_and_needs_three_poi
 
 def test_pearson_bootstrap_drops_resamples_of_fewer_than_three_distinct_points():
     # n = 3: a resample of 3 distinct points is a permutation (r exactly), any other has 1 or 2
-    # distinct points; three copies of one point once gave r = -1 (x - mean = 1e-16, not 0)
+    # distinct points and is dropped: what is left says nothing, so there is no interval
     x = [1.2381805423297374, 2.0, 3.0]
     y = [1.2427441156298626, 1.0, 5.0]
     result = pearson(x, y, n_boot=9000, seed=0)
-    assert result.low == pytest.approx(result.r, abs=1e-12) and result.high == pytest.approx(result.r, abs=1e-12)
-    assert -1 < result.r < 1
+    assert math.isnan(result.low) and math.isnan(result.high) and -1 < result.r < 1
+    # n = 4: a third of the resamples hold 1 or 2 distinct points, r = +-1 by construction (three copies of
+    # one point once gave r = -1, x - mean = 1e-16, not 0); kept, they would put the bounds at +-1
+    result = pearson(x + [4.0], y + [2.0], n_boot=9000, seed=0)
+    assert -1 < result.low < result.r < result.high < 1
