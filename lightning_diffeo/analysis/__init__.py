@@ -43,6 +43,7 @@ from lightning_diffeo.analysis.table import (
     select,
     size_text,
 )
+from lightning_diffeo.analysis.zoo import is_zoo, zoo_markdown, zoo_points
 
 __all__ = [
     "FIGURE_KINDS",
@@ -69,6 +70,7 @@ __all__ = [
     "grid_correlations",
     "image_size_of",
     "is_allowed",
+    "is_zoo",
     "load_table",
     "log_mean",
     "main_setting",
@@ -89,4 +91,6 @@ __all__ = [
     "size_text",
     "temperature_bounds",
     "write_report",
+    "zoo_markdown",
+    "zoo_points",
 ]

@@ -1,5 +1,6 @@
 """Studies at scale: sweep specs, one run (fit, test at the best checkpoint, stability), local and
 SLURM executors, status, and ``collect`` into one table (``collect_curves``: the learning curves).
+A zoo spec (``kind: zoo``) probes pretrained models instead, one run each, through the same machinery.
 
 Importing this package does not import torch or lightning; they load when a run starts.
 """
@@ -12,7 +13,7 @@ from .curves import collect_curves
 from .execute import execute_run, read_run
 from .plan import RunPlan, plan_runs, resolve_config
 from .spec import load_spec, parse_spec
-from .spec_types import ExecutorSpec, SlurmSpec, SpecError, SweepSpec
+from .spec_types import ExecutorSpec, SlurmSpec, SpecError, SweepSpec, ZooModel, ZooSpec
 from .state import RunState, run_state
 from .sweep import run_sweep, status_lines, study_states
 
@@ -26,6 +27,8 @@ __all__ = [
     "SlurmSpec",
     "SpecError",
     "SweepSpec",
+    "ZooModel",
+    "ZooSpec",
     "check_table_path",
     "collect",
     "collect_curves",

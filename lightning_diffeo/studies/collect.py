@@ -12,6 +12,9 @@ or ``epoch<k>``), ``val_acc`` (the validation accuracy of the measured weights, 
 D_f, G_f, R_f, fraction_diffeomorphic`` (NaN when not measured), ``kind`` (``diffeo``), and
 ``noise_norm``: noise-only measurements are rows of ``kind="noise"`` with ``G_f`` filled and
 ``cutoff, temperature, delta, D_f, R_f`` NaN.
+
+The runs of a zoo (``kind: zoo``, pretrained models probed without training) have the same columns
+and a few of their own (:mod:`.zoo_collect`: the published and the measured error, the intervals).
 """
 
 from __future__ import annotations
@@ -33,6 +36,7 @@ from lightning_diffeo.runs.training_log import epoch_metrics
 from .config_keys import option_value
 from .execute import read_run
 from .state import scan_study
+from .zoo_collect import INTERVAL_COLUMNS, ZOO_COLUMNS, is_zoo_run, zoo_columns, zoo_stage
 
 __all__ = ["COLUMNS", "RUN_COLUMNS", "check_table_path", "collect", "finished_runs", "run_folders", "run_columns", "write_table"]
 
@@ -106,9 +110,11 @@ def run_columns(run_dir: Path, record: dict[str, Any], grid: dict[str, str]) -> 
     }
 
 
-def _measurement(shared: dict[str, Any], measured: dict[str, Any], epochs: dict[int, dict[str, float]]) -> dict[str, Any]:
+def _measurement(shared: dict[str, Any], measured: dict[str, Any], epochs: dict[int, dict[str, float]],
+                 extra: tuple[str, ...] = ()) -> dict[str, Any]:
     """One row: a run's shared columns and one stability record (noise-only: the diffeo columns NaN);
-    ``epochs``: the run's training log by epoch, for the validation accuracy of the measured weights."""
+    ``epochs``: the run's training log by epoch, for the validation accuracy of the measured weights;
+    ``extra``: further numeric keys of the record to keep (a zoo's intervals)."""
     row = dict(shared)
     noise = "noise_norm" in measured and measured.get("cutoff") is None
     stage, epoch = measured.get("stage"), measured.get("epoch")
@@ -117,7 +123,7 @@ def _measurement(shared: dict[str, Any], measured: dict[str, Any], epochs: dict[
         stage=stage, val_acc=epochs.get(epoch, {}).get("val/acc", math.nan) if trained else math.nan, layer=measured.get("layer"), average=measured.get("average"),
         interpolation=measured.get("interpolation"), kind="noise" if noise else "diffeo",
     )
-    for key in _NAN_IF_MISSING:
+    for key in (*_NAN_IF_MISSING, *extra):
         row[key] = _number(measured.get(key))
     if noise:
         for key in ("cutoff", "temperature", "delta", "D_f", "R_f"):
@@ -131,10 +137,13 @@ def _run_rows(run_dir: Path, record: dict[str, Any], grid: dict[str, str]) -> li
         return []
     from lightning_diffeo.stability import StabilityResult
 
+    records = StabilityResult.from_json(run_dir / stability_file).records
+    if is_zoo_run(record):
+        shared, stage = zoo_columns(run_dir, record, PROVENANCE_COLUMNS), zoo_stage(record)
+        return [_measurement(shared, {**measured, "stage": stage}, {}, INTERVAL_COLUMNS) for measured in records]
     shared = run_columns(run_dir, record, grid)
     epochs = epoch_metrics(run_dir)
-    return [_measurement(shared, measured, epochs)
-            for measured in StabilityResult.from_json(run_dir / stability_file).records]
+    return [_measurement(shared, measured, epochs) for measured in records]
 
 
 def run_folders(target: str | os.PathLike) -> list[Path]:
@@ -171,7 +180,7 @@ def finished_runs(target: str | os.PathLike, stacklevel: int = 2) -> tuple[list[
     left_out = len(run_dirs) - len(finished)
     if left_out:
         warnings.warn(f"collect: {left_out} of {len(run_dirs)} runs are not done and are left out", stacklevel=stacklevel)
-    keys = list(dict.fromkeys(k for _, r in finished for k in (r.get("overrides") or {})))
+    keys = list(dict.fromkeys(k for _, r in finished if not is_zoo_run(r) for k in (r.get("overrides") or {})))
     return finished, _grid_columns(keys)
 
 
@@ -193,6 +202,9 @@ def collect(target: str | os.PathLike):  # -> pandas.DataFrame
     finished, grid = finished_runs(target, stacklevel=3)
     rows = [row for run_dir, record in finished for row in _run_rows(run_dir, record, grid)]
     columns = list(RUN_COLUMNS) + list(grid.values()) + list(COLUMNS[len(RUN_COLUMNS):])
+    if any(is_zoo_run(record) for _, record in finished):
+        columns[len(RUN_COLUMNS) + len(grid):len(RUN_COLUMNS) + len(grid)] = ZOO_COLUMNS
+        columns += INTERVAL_COLUMNS
     table = pd.DataFrame.from_records(rows, columns=columns)
     for column in ("batch_norm", "skip_connections"):
         if table[column].notna().all():

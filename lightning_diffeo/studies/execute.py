@@ -1,5 +1,8 @@
 """One run: fit (with the StabilityCallback), test at the best-validation checkpoint, ``run.json``.
 
+A zoo run (its folder holds ``probe.yaml`` instead of ``config.yaml``) probes a pretrained model
+instead (:mod:`.zoo_run`), under the same claim, records and exit statuses.
+
 A run folder holds ``config.yaml`` (the resolved fit config), ``overrides.json`` (its grid
 choice), and, once run, ``checkpoints/`` (``last.ckpt`` and the best checkpoint),
 ``metrics.csv``, ``stability.json`` and ``run.json``, the summary, written atomically:
@@ -29,11 +32,11 @@ from lightning_diffeo._atomic import atomic_write_text
 from lightning_diffeo.runs.layout import CONFIG_FILE
 
 from .claims import Claim
+from .run_plan import OVERRIDES_FILE, PROBE_FILE
 
 __all__ = ["RUN_FILE", "OVERRIDES_FILE", "execute_run", "read_run", "write_run"]
 
 RUN_FILE = "run.json"
-OVERRIDES_FILE = "overrides.json"
 LAUNCH_ENV = "LIGHTNING_DIFFEO_LAUNCHED_AT"
 # Exit statuses of ``main`` beyond 0 (done) and 1 (failed): the run was not this process's to run.
 CLAIMED_ELSEWHERE = 3
@@ -125,7 +128,12 @@ def _attempt(run_dir: Path, previous: dict[str, Any], entered: float) -> dict[st
     write_run(run_dir, record)
     start = time.perf_counter()
     try:
-        _fit_and_test(run_dir, record, timings)
+        if (run_dir / PROBE_FILE).is_file():
+            from .zoo_run import probe_run
+
+            probe_run(run_dir, record, timings)
+        else:
+            _fit_and_test(run_dir, record, timings)
     except BaseException as error:
         # A cancel or preemption (SIGTERM, which Lightning turns into SIGTERMException) or submitit's
         # exit after requeueing a job at its time limit (SystemExit) is no failure.

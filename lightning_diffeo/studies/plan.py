@@ -13,53 +13,19 @@ import hashlib
 import json
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from lightning_diffeo._atomic import atomic_write_text
-from lightning_diffeo.runs.layout import CONFIG_FILE
-
 from .config_keys import find_option, option_names
-from .spec_types import SpecError, SweepSpec
+from .run_plan import HASH_LENGTH, RunPlan
+from .spec_types import SpecError, SweepSpec, ZooSpec
 
 __all__ = ["RunPlan", "plan_runs", "resolve_config"]
 
-HASH_LENGTH = 10
 _LOGGER_CLASS = "lightning.pytorch.loggers.CSVLogger"
 _UNHASHED = ("trainer.logger", "trainer.default_root_dir")
-
-
-@dataclass(frozen=True)
-class RunPlan:
-    """One run of a sweep.
-
-    Attributes:
-        run_id: ``<slug>-<hash>``, the name of the run's folder.
-        run_dir: the run's folder under the study folder.
-        overrides: dotted key -> value, the grid's choice for this run (seed excluded).
-        seed: the realisation's seed (``seed_everything`` and ``data.seed``).
-        config: the resolved fit config (a mapping, as ``lightning-diffeo fit --config`` reads it),
-            with the logger pointing at ``run_dir``.
-    """
-
-    run_id: str
-    run_dir: Path
-    overrides: dict[str, Any]
-    seed: int
-    config: dict[str, Any]
-
-    @property
-    def config_path(self) -> Path:
-        return self.run_dir / CONFIG_FILE
-
-    def write_config(self) -> Path:
-        """Write the resolved config into the run folder (once: the id fixes its content)."""
-        if not self.config_path.exists():
-            atomic_write_text(self.config_path, yaml.safe_dump(self.config, sort_keys=False))
-        return self.config_path
 
 
 def _option(key: str, value: Any) -> str:
@@ -210,17 +176,21 @@ def run_slug(overrides: dict[str, Any], seed: int) -> str:
     return "-".join(parts)[:140]
 
 
-def plan_runs(spec: SweepSpec, output: str | Path | None = None) -> list[RunPlan]:
+def plan_runs(spec: SweepSpec | ZooSpec, output: str | Path | None = None) -> list[RunPlan]:
     """Resolve every run of ``spec`` (no file written, no model built).
 
     Args:
-        spec: a validated sweep spec.
+        spec: a validated sweep spec (a zoo spec: one probe run per model, :func:`.zoo_plan.plan_zoo`).
         output: overrides ``spec.output``.
 
     Raises:
         SpecError: a key of ``set``, ``grid``, ``zip`` or ``include`` is not a fit option, or a value
             is refused (one line naming the key and its section).
     """
+    if isinstance(spec, ZooSpec):
+        from .zoo_plan import plan_zoo
+
+        return plan_zoo(spec, output)
     root = Path(output or spec.output).resolve()
     plans: list[RunPlan] = []
     for index, overrides in enumerate(spec.combinations):

@@ -22,6 +22,10 @@
       slurm: {partition: gpu, gpus_per_task: 1, cpus_per_task: 8, mem_gb: 32, timeout_min: 600,
               array_parallelism: 64, additional_parameters: {qos: normal}}
 
+``kind: zoo`` makes a spec of another form: pretrained (or randomly initialised) models probed on
+one folder of images, without training (:mod:`.zoo_spec`); ``kind: train``, the default, is the
+form above.
+
 Every key is validated before any work, with one line naming the bad key. The sections are
 read by :mod:`.spec_grid` (combinations, seeds) and :mod:`.spec_executor`; whether each key is
 an option of ``lightning-diffeo fit`` is checked when the runs are planned (:mod:`.plan`).
@@ -37,12 +41,12 @@ import yaml
 
 from .spec_executor import executor_spec
 from .spec_grid import check_key, combinations, seeds
-from .spec_types import SpecError, SweepSpec
+from .spec_types import DEFAULT_OUTPUT_ROOT, SpecError, SweepSpec, ZooSpec
 
 __all__ = ["DEFAULT_OUTPUT_ROOT", "load_spec", "parse_spec"]
 
-DEFAULT_OUTPUT_ROOT = Path("runs") / "sweeps"
-TOP_KEYS = ("description", "base", "set", "output", "grid", "zip", "include", "exclude", "seeds", "executor")
+TOP_KEYS = ("kind", "description", "base", "set", "output", "grid", "zip", "include", "exclude", "seeds", "executor")
+KINDS = ("train", "zoo")
 
 
 def _read_yaml(path: Path, what: str) -> Any:
@@ -86,11 +90,20 @@ def _base(raw: Any, directory: Path) -> tuple[dict[str, Any], Path | None]:
     return dict(loaded), path
 
 
-def _check_top(raw: Any, path: Path | None) -> Mapping[str, Any]:
+def _kind(raw: Any, path: Path | None) -> str:
+    """``train`` or ``zoo``, once ``raw`` is known to be a mapping."""
     if not isinstance(raw, Mapping):
         given = "an empty file" if raw is None else f"a {type(raw).__name__}"
         where = f"{path}: " if path else ""
         raise SpecError(f"{where}a sweep spec must be a mapping with keys {', '.join(TOP_KEYS)}, got {given}")
+    kind = raw.get("kind", "train")
+    if kind not in KINDS:
+        raise SpecError.at("kind", f"must be train (fit every run, the default) or zoo (probe pretrained models), "
+                                   f"got {kind!r}")
+    return kind
+
+
+def _check_top(raw: Mapping[str, Any]) -> Mapping[str, Any]:
     unknown = [key for key in raw if key not in TOP_KEYS]
     if unknown:
         raise SpecError.at(str(unknown[0]), f"unknown key; expected one of {', '.join(TOP_KEYS)}")
@@ -112,8 +125,10 @@ def _fixed(raw: Any) -> dict[str, Any]:
     return {check_key("set", key): value for key, value in fixed.items()}
 
 
-def parse_spec(raw: Any, directory: str | Path = ".", name: str = "sweep", path: Path | None = None) -> SweepSpec:
-    """Validate a spec given as a mapping (the YAML's content).
+def parse_spec(
+    raw: Any, directory: str | Path = ".", name: str = "sweep", path: Path | None = None,
+) -> SweepSpec | ZooSpec:
+    """Validate a spec given as a mapping (the YAML's content); ``kind: zoo`` gives a :class:`ZooSpec`.
 
     Args:
         raw: the spec mapping.
@@ -125,7 +140,11 @@ def parse_spec(raw: Any, directory: str | Path = ".", name: str = "sweep", path:
         SpecError: one line naming the bad key. Whether each key is a fit option is checked
             later, by :func:`lightning_diffeo.studies.plan_runs`.
     """
-    raw = _check_top(raw, path)
+    if _kind(raw, path) == "zoo":
+        from .zoo_spec import parse_zoo_spec
+
+        return parse_zoo_spec(raw, name=name, path=path)
+    raw = _check_top(raw)
     description = raw.get("description") or ""
     if not isinstance(description, str):
         raise SpecError.at("description", f"must be text, got {description!r}")
@@ -147,8 +166,8 @@ def parse_spec(raw: Any, directory: str | Path = ".", name: str = "sweep", path:
     )
 
 
-def load_spec(path: str | Path) -> SweepSpec:
-    """Read and validate a sweep spec YAML file.
+def load_spec(path: str | Path) -> SweepSpec | ZooSpec:
+    """Read and validate a sweep spec YAML file (a zoo spec with ``kind: zoo``).
 
     Raises:
         SpecError: the file is missing, not YAML, or a key is invalid (one line naming it).

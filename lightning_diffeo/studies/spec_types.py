@@ -1,6 +1,8 @@
-"""What a validated sweep spec holds: :class:`SweepSpec`, its executor settings, and :class:`SpecError`.
+"""What a validated sweep spec holds: :class:`SweepSpec` (trained runs), :class:`ZooSpec` (pretrained
+models probed without training), their executor settings, and :class:`SpecError`.
 
-Reading and checking a spec's YAML is :mod:`.spec`'s work; this module only names the result.
+Reading and checking a spec's YAML is :mod:`.spec`'s (and :mod:`.zoo_spec`'s) work; this module only
+names the result.
 """
 
 from __future__ import annotations
@@ -10,10 +12,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-__all__ = ["EXECUTORS", "ExecutorSpec", "SlurmSpec", "SpecError", "SweepSpec"]
+__all__ = ["DEFAULT_OUTPUT_ROOT", "ERRORS", "EXECUTORS", "ExecutorSpec", "SlurmSpec", "SpecError", "SweepSpec", "ZooModel", "ZooSpec"]
 
+DEFAULT_OUTPUT_ROOT = Path("runs") / "sweeps"
+"""Where a spec without ``output`` puts its study: ``runs/sweeps/<spec name>``."""
 ExecutorName = Literal["local", "slurm"]
 EXECUTORS: tuple[str, ...] = ("local", "slurm")
+ERRORS: tuple[str, ...] = ("published", "measured")
+"""What a zoo's ``test_error`` is: 1 - the published top-1 accuracy, or the top-1 error measured on the folder."""
 
 
 class SpecError(ValueError):
@@ -109,3 +115,61 @@ class SweepSpec:
 
     def __len__(self) -> int:
         return len(self.combinations) * len(self.seeds)
+
+
+@dataclass(frozen=True)
+class ZooModel:
+    """One model of a zoo (see :mod:`lightning_diffeo.studies.zoo_spec` for the YAML form).
+
+    Attributes:
+        name: the model's name in the study table (its ``arch``), unique in the zoo.
+        model: ``timm:NAME`` or ``torchvision:NAME``.
+        weights: as ``lightning-diffeo probe --weights`` (None: random initialisation).
+        weights_file: the local file of a torchvision weights name.
+        image_size: square input size instead of the model's own.
+        layers: probe layers instead of the model's defaults.
+        top1: the published top-1 accuracy in percent, or None.
+        top1_source: where ``top1`` comes from (``"spec"``, or torchvision's metadata).
+    """
+
+    name: str
+    model: str
+    weights: str | None = None
+    weights_file: str | None = None
+    image_size: int | None = None
+    layers: str | list[str] | None = None
+    top1: float | None = None
+    top1_source: str | None = None
+
+
+@dataclass(frozen=True)
+class ZooSpec:
+    """A validated zoo spec: pretrained (or randomly initialised) models probed on one folder of images.
+
+    Attributes:
+        models: the models, in spec order.
+        images: the folder of images (an ImageFolder tree or flat), absolute.
+        dataset: the table's ``dataset`` column.
+        error: ``"published"`` (test_error = 1 - top1 / 100) or ``"measured"`` (the top-1 error on the
+            labelled folder).
+        probe: options of ``lightning-diffeo probe`` for every model (cutoffs, deltas, probe_size, seed, ...).
+        intervals: half-sample re-measurements per model for the intervals of D_f, G_f, R_f (0: none).
+        output: the study folder.
+        executor: local or SLURM settings.
+        description: free text.
+        path: the spec file, or None.
+    """
+
+    models: list[ZooModel]
+    images: Path
+    dataset: str
+    error: str
+    probe: dict[str, Any]
+    intervals: int
+    output: Path
+    executor: ExecutorSpec
+    description: str = ""
+    path: Path | None = None
+
+    def __len__(self) -> int:
+        return len(self.models)

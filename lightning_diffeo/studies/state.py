@@ -70,7 +70,8 @@ def prepare_runs(plans: list[RunPlan]) -> list[Path]:
         if not path.exists():
             from lightning_diffeo._atomic import atomic_write_text
 
-            payload = {"run_id": plan.run_id, "overrides": plan.overrides, "seed": plan.seed}
+            payload = {"run_id": plan.run_id, "overrides": plan.overrides, "seed": plan.seed,
+                       **({"zoo": plan.zoo} if plan.zoo is not None else {})}
             atomic_write_text(path, json.dumps(payload, indent=1, default=str))
     return [plan.run_dir for plan in plans]
 

@@ -10,7 +10,7 @@ from typing import Any, Literal
 
 from .plan import RunPlan, plan_runs
 from .spec import load_spec
-from .spec_types import EXECUTORS, SpecError, SweepSpec
+from .spec_types import EXECUTORS, SpecError, SweepSpec, ZooSpec
 from .state import RunState, prepare_runs, run_state, scan_study, summarize
 
 __all__ = ["run_sweep", "status_lines", "study_states"]
@@ -30,7 +30,7 @@ def _nothing_to_do(counts: dict[str, int], total: int) -> str:
     return f"nothing to do: all {total} runs are accounted for ({', '.join(parts)})"
 
 
-def _check_options(spec: SweepSpec, executor: str | None, workers: Any, dry_run: bool) -> str:
+def _check_options(spec: SweepSpec | ZooSpec, executor: str | None, workers: Any, dry_run: bool) -> str:
     """The executor's name, once the options of this invocation are checked (one line naming the bad one)."""
     name = executor or spec.executor.name
     if name not in EXECUTORS:
@@ -45,7 +45,7 @@ def _check_options(spec: SweepSpec, executor: str | None, workers: Any, dry_run:
     return name
 
 
-def _planned(spec: SweepSpec) -> list[RunPlan]:
+def _planned(spec: SweepSpec | ZooSpec) -> list[RunPlan]:
     plans = plan_runs(spec)
     ids = [plan.run_id for plan in plans]
     if len(set(ids)) != len(ids):
@@ -63,7 +63,7 @@ def _dry_run(plans: list[RunPlan], study: Path, name: str, echo: Callable[[str],
 
 
 def run_sweep(
-    spec: SweepSpec | str | Path,
+    spec: SweepSpec | ZooSpec | str | Path,
     executor: Literal["local", "slurm"] | None = None,
     workers: int | None = None,
     output: str | Path | None = None,
@@ -79,7 +79,8 @@ def run_sweep(
     run another invocation finishes after this one chose it is skipped and named as such.
 
     Args:
-        spec: a :class:`SweepSpec` or the path of a spec YAML file.
+        spec: a :class:`SweepSpec`, a :class:`ZooSpec` (each model probed, nothing trained) or the path of
+            a spec YAML file.
         executor: ``"local"`` or ``"slurm"``; None for the spec's.
         workers: local worker processes; None for the spec's.
         output: study folder; None for the spec's.
@@ -94,7 +95,7 @@ def run_sweep(
     Raises:
         SpecError: the spec or an option is invalid (one line naming it), before any run starts.
     """
-    if not isinstance(spec, SweepSpec):
+    if not isinstance(spec, (SweepSpec, ZooSpec)):
         spec = load_spec(spec)
     if output is not None:
         spec = replace(spec, output=Path(output))
