@@ -58,6 +58,8 @@ def _no_error(table: pd.DataFrame) -> str | None:
 
 def _setting_text(points: pd.DataFrame) -> str:
     cutoff, delta = points["cutoff"].iloc[0], points["delta"].iloc[0]
+    if "weights_kind" in points.columns:  # a zoo: probed as given, nothing trained
+        return f"c = {cutoff:g}, delta = {delta:.2g} px, no training"
     return f"c = {cutoff:g}, delta = {delta:.2g} px, {size_text(points['train_size'])}"
 
 
@@ -144,7 +146,7 @@ def error_vs_stability(table: pd.DataFrame, options: FigureOptions) -> list[Figu
                        ncol=4, fontsize=8)
         runs = runs_per_point(group)
         bars = "; x bars: 95% intervals over the images" if has_intervals(group) else ""
-        fig.suptitle(f"{dataset}, {average}: test error vs stability ({_setting_text(group)}; {runs} runs per point"
+        fig.suptitle(f"{dataset}, {average}: test error vs stability ({_setting_text(group)}; {runs} run{'s' if runs != 1 else ''} per point"
                      f"{bars}{'' if options.stage == 'best' else f'; stage {options.stage}'})")
         for ax, quantity, labelled in zip(axes, quantities, drawn):
             if labelled:
@@ -200,7 +202,7 @@ def mean_vs_median(table: pd.DataFrame, options: FigureOptions) -> list[FigureRe
         fig.legend(handles=marker_handles({marker(row) for _, row in group.iterrows()}), loc="outside lower center",
                    ncol=4, fontsize=8)
         runs = runs_per_point(pd.concat([group["n_median"], group["n_mean"]]).rename("n").to_frame())  # both counts
-        fig.suptitle(f"{dataset}: mean vs median estimator ({_setting_text(group)}; {runs} runs per point)")
+        fig.suptitle(f"{dataset}: mean vs median estimator ({_setting_text(group)}; {runs} run{'s' if runs != 1 else ''} per point)")
         for ax, x, y in panels:
             label_points(ax, x, y, group["arch"])
         results.append(FigureResult(name, kind, f"{dataset}: {title}", fig, runs=runs, dropped=left_out))
@@ -256,7 +258,7 @@ def size_trajectories(table: pd.DataFrame, options: FigureOptions) -> list[Figur
                            p_note], fontsize=7, loc="upper left", bbox_to_anchor=(1.02, 1.0), borderaxespad=0)
         runs = runs_per_point(group)
         ax.set_title(f"{dataset}, {average}: c = {group['cutoff'].iloc[0]:g}, delta = {group['delta'].iloc[0]:.2g} px; "
-                     f"{runs} runs per point", fontsize=9)
+                     f"{runs} run{'s' if runs != 1 else ''} per point", fontsize=9)
         if ax.get_xscale() == "log":
             xs, ys, labels, text_colours = zip(*ends)
             label_points(ax, xs, ys, labels, fontsize=6, colours=text_colours)
