@@ -13,7 +13,7 @@ from lightning_diffeo.stability.denominators import pair_denominator, pair_denom
 from lightning_diffeo.stability.estimators import relative_stability, stability_from_features
 from lightning_diffeo.stability.measure import measure_stability, sweep_temperatures, temperature_items, work_items
 from lightning_diffeo.stability.footprint import Footprint, footprint
-from lightning_diffeo.stability.medians import lower_median_rows
+from lightning_diffeo.stability.medians import lower_median_columns, lower_median_rows
 from lightning_diffeo.stability.memory import MemoryPlan, estimate_peak, plan_memory
 from lightning_diffeo.stability.modes import check_positive_int, eval_mode, init_mode, model_mode
 from lightning_diffeo.stability.noise_sweep import measure_noise_stability
@@ -129,6 +129,7 @@ __all__ = [
     "first_item",
     "footprint",
     "init_mode",
+    "lower_median_columns",
     "lower_median_rows",
     "matched_noise",
     "measure_noise_stability",

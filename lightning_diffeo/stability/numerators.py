@@ -7,19 +7,19 @@ from collections.abc import Sequence
 
 import torch
 
-from lightning_diffeo.stability.medians import lower_median_rows
+from lightning_diffeo.stability.medians import lower_median_columns
 from lightning_diffeo.stability.settings import check_average, check_averages
 
 __all__ = ["NumeratorAccumulator"]
-
-_MIN_STAGED_TRANSPOSE = 2048  # layers this wide are transposed through a contiguous copy (measured)
 
 
 class NumeratorAccumulator:
     """Numerators of D_f or G_f for one or both averages, built from batches.
 
-    The squared differences of a batch are formed once. ``median`` keeps them all, transposed
-    ([D, M] float32 on ``device``, so the final per-coordinate selection reads contiguous rows);
+    The squared differences of a batch are formed once. ``median`` keeps them all, formed in
+    place in their rows of one [M, D] float32 buffer on ``device`` (when one batch holds all M
+    rows, its squared differences are that buffer); the per-coordinate selection transposes
+    cache-sized blocks of columns (:func:`~.medians.lower_median_columns`), never the buffer;
     ``mean`` only needs their running sum (float32 per row, float64 across rows; kept on
     ``device``: no host sync per batch), which also detects NaN and inf. With ``per_image``, each
     row's squared distance ``||f(x'_r) - f(x_r)||^2`` is also added to its image's entry (the same
@@ -42,7 +42,9 @@ class NumeratorAccumulator:
         self._filled = 0
         self._sum = torch.zeros((), dtype=torch.float64, device=device)
         self._per_image = per_image
-        self._buffer = torch.empty(dim, rows, dtype=torch.float32, device=device) if "median" in self.averages else None
+        self._dim = dim
+        self._median = "median" in self.averages
+        self._buffer: torch.Tensor | None = None  # [M, D], allocated at the first batch (or that batch)
         self._values: dict[str, float] | None = None
 
     @property
@@ -55,8 +57,19 @@ class NumeratorAccumulator:
         stop = self._filled + perturbed.shape[0]
         if stop > self.rows:
             raise ValueError(f"accumulator holds {self.rows} rows, got {stop}")
+        if perturbed.shape[1:] != (self._dim,):
+            raise ValueError(f"accumulator holds {self._dim} coordinates, got shape {tuple(perturbed.shape)}")
         device = self._sum.device
-        squares = torch.sub(perturbed.to(device, torch.float32), reference.to(device, torch.float32)).square_()
+        perturbed, reference = perturbed.to(device, torch.float32), reference.to(device, torch.float32)
+        if self._median and not (self._filled == 0 and stop == self.rows):
+            if self._buffer is None:
+                self._buffer = torch.empty(self.rows, self._dim, dtype=torch.float32, device=device)
+            # the squared differences are formed in their rows of the buffer (no temporary)
+            squares = torch.sub(perturbed, reference, out=self._buffer[self._filled:stop]).square_()
+        else:
+            squares = torch.sub(perturbed, reference).square_()
+            if self._median:  # one batch holds every row: it is the buffer
+                self._buffer = squares
         # float32 row sums (torch sums them pairwise) added up in float64: a float64 sum of the
         # whole batch would convert every element and cost more than the rest of the reduction.
         distances = squares.sum(dim=1)
@@ -64,14 +77,6 @@ class NumeratorAccumulator:
         if self._per_image is not None:
             images = torch.arange(self._filled, stop, device=device) % self._per_image.shape[0]
             self._per_image.index_add_(0, images, distances.to(self._per_image.dtype))
-        if self._buffer is not None:
-            target = self._buffer[:, self._filled:stop]
-            if squares.shape[1] >= _MIN_STAGED_TRANSPOSE and squares.device.type == "cpu":
-                # A strided copy into the [D, M] buffer is slow for large layers; a blocked
-                # transpose into contiguous memory and a row-wise copy are 2-3x faster.
-                target.copy_(squares.T.contiguous())
-            else:
-                target.copy_(squares.T)
         self._filled = stop
         self._values = None
 
@@ -88,7 +93,7 @@ class NumeratorAccumulator:
                 if name == "mean":
                     values[name] = total / self.rows
                 else:
-                    medians = lower_median_rows(self._buffer, destroy=True, nonnegative=True)
+                    medians = lower_median_columns(self._buffer, nonnegative=True)
                     values[name] = float(medians.double().sum())
             self._buffer = None
             self._values = values

@@ -11,6 +11,7 @@ from torch import nn
 from lightning_diffeo.stability import (
     ActivationCapture,
     NumeratorAccumulator,
+    lower_median_columns,
     lower_median_rows,
     measure_noise_stability,
     measure_stability,
@@ -70,6 +71,30 @@ def test_lower_median_rows_is_torch_median(rows, dim, sparse):
     copy = values.clone()
     assert torch.equal(lower_median_rows(copy, destroy=True), expected)
     assert torch.equal(lower_median_rows(values.T.contiguous().T), expected)  # non-contiguous rows
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+@pytest.mark.parametrize("rows, dim, sparse", [(1, 5, False), (2, 9, True), (7, 3, False), (32, 70000, True),
+                                               (501, 2500, True)])
+def test_lower_median_columns_is_torch_median(rows, dim, sparse, threads):
+    """Column selection through cache-sized transposed blocks (several blocks, split over threads)."""
+    values = _features(rows, dim, rows + dim, sparse)  # [M, D]
+    expected = values.median(dim=0).values
+    before = values.clone()
+    previous = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        assert torch.equal(lower_median_columns(values), expected)
+        assert torch.equal(lower_median_columns(values.T.contiguous().T), expected)  # non-contiguous rows
+        squares = values.square()
+        squares[:, ::3] = 0.0  # ties at zero
+        squares[0, 0], squares[-1, 1] = -0.0, float("inf")
+        result = lower_median_columns(squares, nonnegative=True)
+        assert torch.equal(result, squares.median(dim=0).values)
+        assert torch.equal(result, lower_median_rows(squares.T.contiguous(), nonnegative=True))
+    finally:
+        torch.set_num_threads(previous)
+    assert torch.equal(values, before)  # left unchanged
 
 
 @pytest.mark.parametrize("rows, dim, batch", [(40, 30, 7), (99, 64, 99), (120, 16, 32)])
@@ -203,7 +228,7 @@ def test_negative_zero_selects_as_zero_on_the_integer_view():
 
 @pytest.mark.parametrize("dim", [2047, 2048, 6000])
 def test_wide_layers_staged_through_a_contiguous_transpose_equal_the_first_version(dim):
-    """Layers of 2048 coordinates or more take the staged transpose into the median buffer."""
+    """Wide layers in several batches (they once took a staged transpose into a [D, M] buffer)."""
     clean = _features(130, dim, 4, sparse=True)
     perturbed = clean + 0.3 * _features(130, dim, 5)
     accumulator = NumeratorAccumulator(("median", "mean"), 130, dim)
