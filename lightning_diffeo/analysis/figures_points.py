@@ -34,7 +34,7 @@ from lightning_diffeo.analysis.bootstrap import architecture_runs, seed_correlat
 from lightning_diffeo.analysis.points import architecture_points, size_curves
 from lightning_diffeo.analysis.scales import is_allowed
 from lightning_diffeo.analysis.stats import fit_power_law, pearson
-from lightning_diffeo.analysis.table import MEASURES, by_dataset_and_average, image_size_of, size_text
+from lightning_diffeo.analysis.table import MEASURES, by_dataset_and_average, image_size_of, per_point_text, size_text
 
 __all__ = ["delta_cutoff_grid", "error_vs_stability", "mean_vs_median", "size_trajectories"]
 
@@ -146,7 +146,7 @@ def error_vs_stability(table: pd.DataFrame, options: FigureOptions) -> list[Figu
                        ncol=4, fontsize=8)
         runs = runs_per_point(group)
         bars = "; x bars: 95% intervals over the images" if has_intervals(group) else ""
-        fig.suptitle(f"{dataset}, {average}: test error vs stability ({_setting_text(group)}; {runs} run{'s' if runs != 1 else ''} per point"
+        fig.suptitle(f"{dataset}, {average}: test error vs stability ({_setting_text(group)}; {per_point_text(runs)}"
                      f"{bars}{'' if options.stage == 'best' else f'; stage {options.stage}'})")
         for ax, quantity, labelled in zip(axes, quantities, drawn):
             if labelled:
@@ -202,7 +202,7 @@ def mean_vs_median(table: pd.DataFrame, options: FigureOptions) -> list[FigureRe
         fig.legend(handles=marker_handles({marker(row) for _, row in group.iterrows()}), loc="outside lower center",
                    ncol=4, fontsize=8)
         runs = runs_per_point(pd.concat([group["n_median"], group["n_mean"]]).rename("n").to_frame())  # both counts
-        fig.suptitle(f"{dataset}: mean vs median estimator ({_setting_text(group)}; {runs} run{'s' if runs != 1 else ''} per point)")
+        fig.suptitle(f"{dataset}: mean vs median estimator ({_setting_text(group)}; {per_point_text(runs)})")
         for ax, x, y in panels:
             label_points(ax, x, y, group["arch"])
         results.append(FigureResult(name, kind, f"{dataset}: {title}", fig, runs=runs, dropped=left_out))
@@ -258,7 +258,7 @@ def size_trajectories(table: pd.DataFrame, options: FigureOptions) -> list[Figur
                            p_note], fontsize=7, loc="upper left", bbox_to_anchor=(1.02, 1.0), borderaxespad=0)
         runs = runs_per_point(group)
         ax.set_title(f"{dataset}, {average}: c = {group['cutoff'].iloc[0]:g}, delta = {group['delta'].iloc[0]:.2g} px; "
-                     f"{runs} run{'s' if runs != 1 else ''} per point", fontsize=9)
+                     f"{per_point_text(runs)}", fontsize=9)
         if ax.get_xscale() == "log":
             xs, ys, labels, text_colours = zip(*ends)
             label_points(ax, xs, ys, labels, fontsize=6, colours=text_colours)

@@ -25,6 +25,7 @@ __all__ = [
     "nearest_value",
     "output_rows",
     "by_dataset_and_average",
+    "per_point_text",
     "select",
     "size_text",
 ]
@@ -116,6 +117,11 @@ def by_dataset_and_average(frame: pd.DataFrame) -> list[tuple[tuple[str, str], p
     order = {"median": 0, "mean": 1}
     groups = list(frame.groupby(["dataset", "average"], sort=True))
     return sorted(groups, key=lambda item: (str(item[0][0]), order.get(item[0][1], 2), str(item[0][1])))
+
+
+def per_point_text(runs: int) -> str:
+    """"1 run per point" or "3 runs per point", for titles."""
+    return f"{runs} run{'' if runs == 1 else 's'} per point"
 
 
 def size_text(values: Sequence[float] | pd.Series) -> str:

@@ -15,9 +15,8 @@ whose coordinates add up to D (the largest layer: D_max), in bytes:
 * the numerators: the deformed and noisy images (2 M images), for the median the squared
   differences of every layer of the group, 4 M D, and a batch: its forward pass, then its
   reduction (the probed outputs, the float32 copies the capture makes, and 3 x 4 B D_max for
-  the squared differences of one layer and the gathered clean rows: an upper bound since the
-  median forms the squared differences in its buffer and transposes only cache-sized blocks,
-  kept from when a transposed copy of each batch was made: the live peaks fell by 0-13%);
+  the squared differences of one layer and the gathered clean rows: an upper bound, since the
+  median forms the squared differences in its buffer and transposes only cache-sized blocks);
 * a forward pass of B images: B x (the model's input + 3.5 x its largest module output + the
   probed outputs the hooks keep alive until the end of the pass). The factor is measured: the
   live peak of a bare forward pass is 2.75 (EfficientNet-B0, ConvNeXt-Atto), 3.0 (ViT-B/16),

@@ -11,10 +11,8 @@ buffers below 32 MB for reuse and the same call's peak varied by up to 1.7x betw
 allocations at all (they bypass Python's allocator), and torch keeps no allocation statistics on
 the CPU.
 
-The stated factor: the estimate lies between 0.9 and 1.6 times the live peak (measured 0.96 to
-1.56 on ResNet-18/50, EfficientNet-B0, ConvNeXt-Atto and ViT-B/16, planned or not; 1.01 to 1.41
-on the configurations below since the median's squared differences are formed in its buffer,
-without a transposed copy of each batch).
+The stated factor: the estimate lies between 0.9 and 1.6 times the live peak (measured 1.01 to
+1.41 on the configurations below, planned or not).
 """
 
 from __future__ import annotations

@@ -227,8 +227,8 @@ def test_negative_zero_selects_as_zero_on_the_integer_view():
 
 
 @pytest.mark.parametrize("dim", [2047, 2048, 6000])
-def test_wide_layers_staged_through_a_contiguous_transpose_equal_the_first_version(dim):
-    """Wide layers in several batches (they once took a staged transpose into a [D, M] buffer)."""
+def test_wide_layers_in_several_batches_equal_the_first_version(dim):
+    """Wide layers whose squared differences arrive in several batches, each into its rows of the buffer."""
     clean = _features(130, dim, 4, sparse=True)
     perturbed = clean + 0.3 * _features(130, dim, 5)
     accumulator = NumeratorAccumulator(("median", "mean"), 130, dim)

@@ -115,6 +115,7 @@ def test_sizes_spec_trains_every_p_for_the_same_steps(plans: Plans) -> None:
     steps = {"lenet": 128 * 40, "resnet18": 128 * 24}
     for plan in runs:
         reference = cpu[_get(plan, "model.arch")]
+        assert not _get(reference, "data.constant_steps") and _get(reference, "trainer.limit_train_batches") in (None, 1.0)
         assert _get(plan, "trainer.limit_train_batches") * _get(plan, "trainer.max_epochs") == steps[_get(plan, "model.arch")]
         batches = math.ceil(_get(reference, "data.train_size") / _get(reference, "data.batch_size"))
         assert 2 * steps[_get(plan, "model.arch")] == batches * _get(reference, "trainer.max_epochs")
