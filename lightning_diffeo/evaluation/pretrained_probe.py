@@ -89,6 +89,9 @@ def top_k_on_folder(
         return {"labels": "none (a flat folder)"}
     index = built.label_index if label_index is None else label_index
     source = "the model's classes" if label_index is None else "the class_index map"
+    if not index and label_index is None:
+        return {"labels": "none (the model names no classes, e.g. a head fine-tuned to other classes: give "
+                          "class_index, a JSON map of the class folders to its outputs)"}
     mapping, unmatched = folder_labels(folder.classes, index) if index else (None, list(folder.classes))
     if mapping is None:
         return {"labels": f"none (class folders not among {source}: {', '.join(unmatched[:5])}; "

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import math
 import os
-import socket
 from pathlib import Path
 
 import pytest
@@ -38,15 +37,7 @@ from tests.cli.helpers import run_main
 SIZE = 32
 MILITARY_UNIFORM = 652
 
-
-@pytest.fixture(autouse=True)
-def offline(monkeypatch):
-    """Any connection attempt fails: the weights must come from local files and caches."""
-    def refuse(*args, **kwargs):
-        raise OSError("network access in an offline test")
-
-    monkeypatch.setattr(socket.socket, "connect", refuse)
-    monkeypatch.setattr(socket, "create_connection", refuse)
+pytestmark = pytest.mark.usefixtures("offline")
 
 
 def _folder(count: int = 6, size: int = SIZE, seed: int = 0) -> FolderImages:
