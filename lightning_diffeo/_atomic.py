@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import csv
+import io
 import os
 import re
 import secrets
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
-__all__ = ["atomic_write", "atomic_write_text", "make_unique_dir"]
+__all__ = ["atomic_write", "atomic_write_csv", "atomic_write_text", "make_unique_dir"]
 
 
 def _temporary_file(directory: Path, name: str) -> Path:
@@ -54,6 +57,16 @@ def atomic_write(path: str | os.PathLike, write: Callable[[Path], None], overwri
 def atomic_write_text(path: str | os.PathLike, text: str, overwrite: bool = True) -> Path:
     """Write ``text`` (UTF-8) to ``path`` atomically (see :func:`atomic_write`)."""
     return atomic_write(path, lambda temporary: temporary.write_text(text, encoding="utf-8"), overwrite=overwrite)
+
+
+def atomic_write_csv(path: str | os.PathLike, records: Sequence[Mapping[str, Any]], overwrite: bool = True) -> Path:
+    """Write ``records`` as CSV to ``path`` atomically: a header of every key in first-seen order, a row each."""
+    columns = list(dict.fromkeys(key for record in records for key in record))
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=columns)
+    writer.writeheader()
+    writer.writerows(records)
+    return atomic_write_text(path, buffer.getvalue(), overwrite=overwrite)
 
 
 def make_unique_dir(parent: str | os.PathLike, prefix: str) -> Path:

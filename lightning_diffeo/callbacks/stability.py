@@ -14,15 +14,17 @@ from lightning_diffeo.datamodules.base import PROBE_SIZE
 from lightning_diffeo.provenance import provenance
 from lightning_diffeo.stability import (
     DEFAULT_AVERAGE, DEFAULT_CUTOFFS, DEFAULT_DELTAS, DEFAULT_DIFFEOS_PER_IMAGE, DEFAULT_INTERPOLATION,
-    DEFAULT_MAX_MEMORY, MEASURE_DEFAULTS, Average, Interpolation, StabilityResult, check_averages, check_batch_size,
-    check_cutoffs, check_diffeos_per_image, check_interpolation, check_layers, check_max_memory, check_normalize,
-    check_probe_images, check_probe_size, check_sizes, measure_stability, resolve_layers, temperature_items,
+    DEFAULT_MAX_MEMORY, DEFAULT_PER_IMAGE, MEASURE_DEFAULTS, Average, Interpolation, StabilityResult, check_averages,
+    check_batch_size, check_cutoffs, check_diffeos_per_image, check_interpolation, check_layers, check_max_memory,
+    check_normalize, check_per_image, check_probe_images, check_probe_size, check_sizes, measure_stability,
+    resolve_layers, temperature_items,
 )
 from lightning_diffeo.validation import check_choice, check_int
 
 from ._best import checkpoint_monitor, improves, loaded_weights, monitored_score, read_best_checkpoint
+from ._per_image import check_output_layer, per_image_files, write_per_image_files
 from ._probe import Normalize, float32_module, input_transform, resolve_probe
-from ._results import results_directory
+from ._results import ResultsFolder
 from .report import comparison_table, metric_dict, results_from_state, results_state, write_report
 
 __all__ = ["MEASURE_DEFAULTS", "StabilityCallback", "WHEN"]
@@ -54,7 +56,8 @@ class StabilityCallback(Callback):
     (plus ``/d<delta>`` or ``/T<temperature>`` when several are measured), written with
     every new measurement to ``stability.json`` (atomically; one ``StabilityResult`` whose
     records carry their ``stage``: ``StabilityResult.from_json(path).by_stage()``), plotted to
-    ``stability.png``, and printed as an init-vs-best table at the end of fit. The files go to
+    ``stability.png`` (with ``per_image``, ``best`` also to ``per_image.csv`` and ``per_image.png``),
+    and printed as an init-vs-best table at the end of fit. The files go to
     ``dirpath`` when given, else the logger's run folder (``trainer.log_dir``), else a new
     ``<default_root_dir>/stability/version_<k>`` folder; never into an existing results file
     of another run, and nowhere under ``fast_dev_run``. The callback's randomness comes from
@@ -84,6 +87,8 @@ class StabilityCallback(Callback):
         diffeos_per_image: diffeomorphisms per probe image and temperature.
         batch_size: images per forward pass of the probe (None: ``measure_stability``'s choice).
         max_memory: bytes, or e.g. ``"4GB"``, the probe may use (None: a safe share of what is free).
+        per_image: keep each image's terms at the output (which must be among the layers) in the ``best``
+            measurement and write them to ``per_image.csv`` (with ``plot``, also ``per_image.png``).
 
         when: stages to measure, a subset of ``("init", "best")``; empty disables both.
         every_n_epochs: also measure every N training epochs (None: never).
@@ -116,6 +121,7 @@ class StabilityCallback(Callback):
         diffeos_per_image: int = DEFAULT_DIFFEOS_PER_IMAGE,
         batch_size: int | None = None,
         max_memory: int | str | None = DEFAULT_MAX_MEMORY,
+        per_image: bool = DEFAULT_PER_IMAGE,
         when: Sequence[Stage] = WHEN,
         every_n_epochs: int | None = None,
         monitor: str = "val/acc",
@@ -143,9 +149,10 @@ class StabilityCallback(Callback):
         self.average = check_averages(average)
         self.diffeos_per_image = check_diffeos_per_image(diffeos_per_image)
         self.batch_size = check_batch_size(batch_size)
-        self.max_memory = check_max_memory(max_memory)
+        self.max_memory, self.per_image = check_max_memory(max_memory), check_per_image(per_image)
         self.monitor, self.seed, self.filename = monitor, seed, filename
-        self.dirpath = None if dirpath is None else Path(dirpath)
+        self._per_image_files = per_image_files(self.per_image, self.when)
+        self._folder = ResultsFolder(None if dirpath is None else Path(dirpath), (filename, *self._per_image_files))
         self.plot, self.progress, self.verbose = plot, progress, verbose
         self.results: dict[str, StabilityResult] = {}
         self.best_epoch: int | None = None
@@ -154,9 +161,6 @@ class StabilityCallback(Callback):
         self._best_weights: dict[str, torch.Tensor] | None = None
         self._images: torch.Tensor | None = None
         self._normalize: Normalize | None = None
-        self._log_dir: Path | None = None
-        self._logger_dir: Path | None = None
-        self._directory_chosen = False
         self._monitor_checked = False
         self._provenance: dict[str, Any] | None = None
 
@@ -165,7 +169,8 @@ class StabilityCallback(Callback):
         if self._images is None:
             self._images, self._normalize = resolve_probe(trainer, self.probe_images, self.normalize, self.probe_size)
 
-    def measure(self, pl_module: LightningModule, mode: str, images: torch.Tensor | None = None) -> StabilityResult:
+    def measure(self, pl_module: LightningModule, mode: str, images: torch.Tensor | None = None,
+                per_image: bool = DEFAULT_PER_IMAGE) -> StabilityResult:
         """Measure the module now (``mode`` "init" or "eval"), in float32 whatever the trainer's
         precision (:func:`float32_module`); the model is left exactly as it was.
 
@@ -173,6 +178,7 @@ class StabilityCallback(Callback):
             pl_module: the module to measure.
             mode: ``"init"`` (batch-norm on batch statistics) or ``"eval"``.
             images: probe images; default the ones resolved at the start of fit, else ``probe_images``.
+            per_image: also keep each image's terms at the output (``result.per_image``).
         """
         if images is None:
             images = self._images if self._images is not None else self.probe_images
@@ -187,7 +193,7 @@ class StabilityCallback(Callback):
                 temperatures=self.sizes.temperatures, interpolation=self.interpolation, layers=self.layers,
                 average=self.average, diffeos_per_image=self.diffeos_per_image, batch_size=self.batch_size,
                 normalize=normalize, mode=mode, generator=torch.Generator().manual_seed(self.seed),
-                progress=self.progress, max_memory=self.max_memory,
+                progress=self.progress, max_memory=self.max_memory, per_image=per_image,
             )
 
     def check_settings(self, pl_module: LightningModule, image_size: int | None = None) -> None:
@@ -198,10 +204,10 @@ class StabilityCallback(Callback):
         it again at the start of fit, with the probe's image size, on every rank.
 
         Raises:
-            ValueError: an unknown layer name; a typical displacement that gives no temperature
-                on ``image_size`` x ``image_size`` images.
+            ValueError: an unknown layer name; ``per_image`` without the output among the layers;
+                a typical displacement that gives no temperature on ``image_size`` x ``image_size`` images.
         """
-        resolve_layers(pl_module, self.layers)
+        check_output_layer(self._per_image_files, resolve_layers(pl_module, self.layers))
         if image_size is not None:  # the one conversion of deltas to temperatures, as measured
             temperature_items(int(image_size), self.cutoffs, self.sizes)
 
@@ -218,9 +224,10 @@ class StabilityCallback(Callback):
         for logger in trainer.loggers:
             logger.log_metrics(metrics, step=trainer.global_step)
             logger.save()
-        directory = self._directory(trainer)
+        directory = self._folder.choose(trainer)
         if directory is not None:
             write_report(directory, self.filename, self.results, self._summary(), plot=self.plot)
+            write_per_image_files(directory, result, self._images if self.plot else None, bool(trainer.ckpt_path))
 
     def _measure_on_rank_zero(self, trainer: Trainer, pl_module: LightningModule, stage: str, mode: str) -> None:
         if trainer.is_global_zero:
@@ -235,14 +242,7 @@ class StabilityCallback(Callback):
     @property
     def results_path(self) -> Path | None:
         """Where the JSON results of the current fit are written (None before any, or under ``fast_dev_run``)."""
-        return None if self._log_dir is None else self._log_dir / self.filename
-
-    def _directory(self, trainer: Trainer) -> Path | None:
-        """The results folder, chosen on rank 0 at the first write (None under ``fast_dev_run``)."""
-        if not self._directory_chosen:
-            self._directory_chosen = True
-            self._log_dir = results_directory(trainer, self.dirpath, self._logger_dir, self.filename)
-        return self._log_dir
+        return None if self._folder.path is None else self._folder.path / self.filename
 
     def _summary(self) -> dict[str, Any]:
         return {"best_epoch": self.best_epoch, "best_score": self.best_score, "monitor": self.monitor,
@@ -250,9 +250,8 @@ class StabilityCallback(Callback):
 
     # -------------------------------------------------------------------- hooks
     def on_fit_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
-        self._directory_chosen, self._log_dir, self._monitor_checked = False, None, False
-        # trainer.log_dir is a collective under DDP: every rank asks, once, before anyone measures
-        self._logger_dir = Path(trainer.log_dir) if trainer.loggers and trainer.log_dir else None
+        self._monitor_checked = False
+        self._folder.start(trainer)
         self._resolve_probe(trainer)
         self._provenance = provenance(str(trainer.precision), self._images)
         self.check_settings(pl_module, int(self._images.shape[-1]))
@@ -310,7 +309,8 @@ class StabilityCallback(Callback):
             )
             return
         with loaded_weights(pl_module, weights):
-            self._record(trainer, "best", self.measure(pl_module, "eval"), (self.best_epoch, self._best_step))
+            result = self.measure(pl_module, "eval", per_image=self.per_image)
+            self._record(trainer, "best", result, (self.best_epoch, self._best_step))
 
     def _best_state(self, trainer: Trainer) -> dict[str, torch.Tensor] | None:
         checkpoint = checkpoint_monitor(trainer)

@@ -6,33 +6,21 @@ With per-image terms (``--per_image true``) also ``per_image.csv`` (a row per im
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 import os
-from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
 
 import torch
 
-from lightning_diffeo._atomic import atomic_write_text
+from lightning_diffeo._atomic import atomic_write_csv, atomic_write_text
 from lightning_diffeo.stability import StabilityResult
+from lightning_diffeo.viz import PER_IMAGE_FILES
 
 __all__ = ["OUTPUT_FILES", "check_output_dir", "result_label", "write_outputs"]
 
 OUTPUT_FILES = ("stability.json", "stability.csv", "stability.png", "stability_sweep.png", "settings.json",
-                "per_image.csv", "per_image.png")
+                *PER_IMAGE_FILES)
 """Files :func:`write_outputs` may write into its folder."""
-
-
-def _csv(records: Sequence[Mapping[str, Any]]) -> str:
-    columns = list(dict.fromkeys(key for record in records for key in record))
-    buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=columns)
-    writer.writeheader()
-    writer.writerows(records)
-    return buffer.getvalue()
 
 
 def check_output_dir(directory: str | os.PathLike, overwrite: bool = False) -> Path:
@@ -63,27 +51,6 @@ def result_label(metadata: dict) -> str:
     return f"{name} (epoch {epoch})" if epoch is not None else name
 
 
-def image_files(result: StabilityResult) -> list[str] | None:
-    """The file of each probe image when they came from a folder (``metadata["images"]["files"]``), else None."""
-    files = (result.metadata.get("images") or {}).get("files")
-    return [str(f) for f in files] if files else None
-
-
-def _write_per_image(result: StabilityResult, directory: Path, images: torch.Tensor | None,
-                     overwrite: bool) -> dict[str, Path]:
-    """``per_image.csv`` (with a ``file`` column for folder images) and, given the images, ``per_image.png``."""
-    from lightning_diffeo.viz import plot_per_image
-
-    files = image_files(result)
-    rows = [{"image": r["image"], **({"file": files[r["image"]]} if files else {}), **r}
-            for r in result.per_image or []]
-    paths = {"per_image_csv": atomic_write_text(directory / "per_image.csv", _csv(rows), overwrite=overwrite)}
-    if images is not None:
-        names = [Path(f).name for f in files] if files else None
-        paths["per_image_plot"] = plot_per_image(result, images, directory / "per_image.png", names=names)
-    return paths
-
-
 def write_outputs(
     result: StabilityResult, directory: str | os.PathLike, sweep: bool, overwrite: bool = False,
     images: torch.Tensor | None = None,
@@ -99,12 +66,12 @@ def write_outputs(
         images: the probe images [N, C, n, n] in [0, 1], for ``per_image.png`` when the result
             holds per-image terms (``per_image.csv`` is written from the result alone).
     """
-    from lightning_diffeo.viz import plot_depth_profile, plot_temperature_sweep
+    from lightning_diffeo.viz import plot_depth_profile, plot_temperature_sweep, write_per_image
 
     directory = check_output_dir(directory, overwrite)
     label = result_label(result.metadata)
     paths = {"json": result.to_json(directory / "stability.json", overwrite=overwrite)}
-    paths["csv"] = atomic_write_text(directory / "stability.csv", _csv(result.to_dicts()), overwrite=overwrite)
+    paths["csv"] = atomic_write_csv(directory / "stability.csv", result.to_dicts(), overwrite=overwrite)
     if sweep:
         paths["plot"] = plot_temperature_sweep(result, directory / "stability_sweep.png", label=label)
     else:
@@ -113,5 +80,5 @@ def write_outputs(
         directory / "settings.json", json.dumps(result.metadata, indent=1, default=str), overwrite=overwrite
     )
     if result.per_image is not None:
-        paths.update(_write_per_image(result, directory, images, overwrite))
+        paths.update(write_per_image(result, directory, images, overwrite))
     return paths

@@ -1,5 +1,8 @@
 """Which images break: the most and least stable probe images, each shown original and deformed.
 
+:func:`write_per_image` writes a result's per-image terms, ``per_image.csv`` and this figure
+(``per_image.png``), for ``lightning-diffeo probe`` and the ``StabilityCallback`` alike.
+
 Images are ranked by their per-image R_f_i = numerator_diffeo_i / numerator_noise_i at the
 output, at the first (cutoff, temperature) of a ``measure_stability(..., per_image=True)``
 result; the deformed image is the first deformation the measurement drew for it, replayed from
@@ -17,11 +20,15 @@ from typing import Any
 import torch
 from matplotlib.figure import Figure
 
+from lightning_diffeo._atomic import atomic_write_csv
 from lightning_diffeo.plotstyle import save_figure
 from lightning_diffeo.stability import StabilityResult
 from lightning_diffeo.stability.per_image import first_item, measured_deformations
 
-__all__ = ["extreme_images", "per_image_figure", "plot_per_image"]
+__all__ = ["PER_IMAGE_FILES", "extreme_images", "per_image_figure", "plot_per_image", "write_per_image"]
+
+PER_IMAGE_FILES = ("per_image.csv", "per_image.png")
+"""The files :func:`write_per_image` writes into its folder."""
 
 
 def extreme_images(result: StabilityResult, count: int = 3) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
@@ -97,3 +104,37 @@ def plot_per_image(
         names: a label per image (e.g. its file name); default ``image <index>``.
     """
     return save_figure(per_image_figure(result, images, count, names), path)
+
+
+def _image_files(result: StabilityResult) -> list[str] | None:
+    """The file of each probe image when they came from a folder (``metadata["images"]["files"]``), else None."""
+    files = (result.metadata.get("images") or {}).get("files")
+    return [str(f) for f in files] if files else None
+
+
+def write_per_image(
+    result: StabilityResult, directory: str | os.PathLike, images: torch.Tensor | None = None, overwrite: bool = False
+) -> dict[str, Path]:
+    """Write ``per_image.csv`` and, given the images, ``per_image.png`` (:func:`plot_per_image`) atomically.
+
+    The CSV has a row per (cutoff, temperature, image) of ``result.per_image``, with a ``file``
+    column when the images came from a folder.
+
+    Args:
+        result: from ``measure_stability(..., per_image=True)``.
+        directory: the folder of both files.
+        images: the probe images [N, C, n, n] in [0, 1] it measured; None writes no figure.
+        overwrite: False refuses to replace an existing ``per_image.csv`` (``FileExistsError``).
+
+    Returns:
+        ``per_image_csv`` (and ``per_image_plot``) -> file written.
+    """
+    directory, files = Path(directory), _image_files(result)
+    if result.per_image is None:
+        raise ValueError("the result holds no per-image terms: measure with per_image=True")
+    rows = [{"image": r["image"], **({"file": files[r["image"]]} if files else {}), **r} for r in result.per_image]
+    paths = {"per_image_csv": atomic_write_csv(directory / PER_IMAGE_FILES[0], rows, overwrite=overwrite)}
+    if images is not None:
+        names = [Path(f).name for f in files] if files else None
+        paths["per_image_plot"] = plot_per_image(result, images, directory / PER_IMAGE_FILES[1], names=names)
+    return paths

@@ -65,6 +65,8 @@ BAD_IN_ALL_THREE = [
     {"max_memory": "-1GB"},
     {"max_memory": True},
     {"max_memory": [4]},
+    {"per_image": "yes"},
+    {"per_image": 1},
 ]
 
 
@@ -127,13 +129,13 @@ def test_the_callback_checks_its_options_without_an_image_size():
 def test_the_defaults_are_the_single_definition():
     assert callbacks.MEASURE_DEFAULTS is settings.MEASURE_DEFAULTS is MEASURE_DEFAULTS
     shared = ("cutoffs", "deltas", "temperatures", "interpolation", "layers", "average", "diffeos_per_image",
-              "batch_size", "normalize", "max_memory")
+              "batch_size", "normalize", "max_memory", "per_image")
     callback = inspect.signature(StabilityCallback).parameters
     for name in shared:
         assert callback[name].default is MEASURE_DEFAULTS[name], name
     probe = inspect.signature(run_probe).parameters
     for name in ("cutoffs", "temperatures", "sweep", "interpolation", "layers", "average", "mode",
-                 "diffeos_per_image", "batch_size", "max_memory"):
+                 "diffeos_per_image", "batch_size", "max_memory", "per_image"):
         assert probe[name].default is MEASURE_DEFAULTS[name], name
     assert probe["deltas"].default is None  # None: measure_stability's DEFAULT_DELTAS, yielding to the others
     assert MEASURE_DEFAULTS["deltas"] is DEFAULT_DELTAS
