@@ -124,7 +124,8 @@ def write_per_image(
         result: from ``measure_stability(..., per_image=True)``.
         directory: the folder of both files.
         images: the probe images [N, C, n, n] in [0, 1] it measured; None writes no figure.
-        overwrite: False refuses to replace an existing ``per_image.csv`` (``FileExistsError``).
+        overwrite: False refuses to replace an existing ``per_image.csv``, or ``per_image.png`` when
+            writing the figure (``FileExistsError``, before either file is written).
 
     Returns:
         ``per_image_csv`` (and ``per_image_plot``) -> file written.
@@ -132,6 +133,10 @@ def write_per_image(
     directory, files = Path(directory), _image_files(result)
     if result.per_image is None:
         raise ValueError("the result holds no per-image terms: measure with per_image=True")
+    written = PER_IMAGE_FILES if images is not None else PER_IMAGE_FILES[:1]
+    taken = [directory / name for name in written if (directory / name).exists()]
+    if taken and not overwrite:
+        raise FileExistsError(f"{taken[0]} exists: pass overwrite=True to replace it")
     rows = [{"image": r["image"], **({"file": files[r["image"]]} if files else {}), **r} for r in result.per_image]
     paths = {"per_image_csv": atomic_write_csv(directory / PER_IMAGE_FILES[0], rows, overwrite=overwrite)}
     if images is not None:

@@ -124,3 +124,19 @@ def test_pair_denominator_is_the_mean_records_denominator(digits):
     with torch.no_grad():
         expected = pair_denominator(model(images), "mean")
     assert result.per_image[0]["denominator"] == pytest.approx(expected, rel=1e-6)
+
+
+def test_write_per_image_replaces_neither_file_of_another_run_without_overwrite(digits, tmp_path):
+    from lightning_diffeo.viz import write_per_image
+
+    images, model = digits[:4], _net()
+    result = _measure(model, images, cutoffs=(3,), layers=["output"], diffeos_per_image=1, per_image=True)
+    (tmp_path / "per_image.png").write_bytes(b"another run's figure")
+    with pytest.raises(FileExistsError, match="per_image.png"):
+        write_per_image(result, tmp_path, images)
+    assert not (tmp_path / "per_image.csv").exists()
+    assert (tmp_path / "per_image.png").read_bytes() == b"another run's figure"
+    write_per_image(result, tmp_path)  # no figure asked: the CSV alone is written
+    assert (tmp_path / "per_image.csv").exists()
+    paths = write_per_image(result, tmp_path, images, overwrite=True)
+    assert set(paths) == {"per_image_csv", "per_image_plot"}
