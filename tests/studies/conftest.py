@@ -108,7 +108,9 @@ PartitionName=debug Nodes={host} Default=YES MaxTime=INFINITE State=UP
 def slurm_cluster(tmp_path_factory):
     """A real one-node SLURM cluster (munged, slurmctld, slurmd) in a temporary folder.
 
-    Yields the folder; ``SLURM_CONF`` points at its ``slurm.conf`` while the fixture lives.
+    Yields the folder; ``SLURM_CONF`` points at its ``slurm.conf`` while the fixture lives. Every test
+    that uses it lives in ``test_slurm.py``: pytest-xdist runs a file on one worker (``--dist
+    loadfile``), so one process owns the one cluster.
     Skips (fails under ``LIGHTNING_DIFFEO_REQUIRE_SLURM=1``) without the binaries or root.
     """
     missing = [name for name in _DAEMONS if shutil.which(name) is None and not Path(f"/usr/sbin/{name}").exists()]

@@ -10,6 +10,7 @@ import pytest
 
 from lightning_diffeo.studies import read_run, run_state, run_sweep
 from lightning_diffeo.cli.sweep import main as sweep_main
+from tests.studies.test_zoo import MODELS, write_photos, zoo_spec
 
 
 def _spec_file(tmp_path, tiny_base, **raw):
@@ -95,3 +96,19 @@ def test_a_job_signalled_for_its_time_limit_is_requeued_and_resumes(slurm_cluste
     record = read_run(run_dir)
     assert record["status"] == "done" and record["epochs"] == 40
     assert record["attempts"] == 2 and record["resumed_from"].endswith("checkpoints/last.ckpt")
+
+
+def _zoo_file(path, raw):
+    path.write_text(json.dumps(raw))
+    return path
+
+
+@pytest.mark.slow
+def test_a_zoo_through_sbatch(slurm_cluster, tmp_path, capsys):
+    write_photos(tmp_path / "photos")
+    raw = zoo_spec(tmp_path, models=MODELS[:1], intervals=0,
+                   executor={"name": "slurm", "slurm": {"cpus_per_task": 1, "timeout_min": 10}})
+    sweep_main(["run", str(_zoo_file(tmp_path / "zoo.yaml", raw)), "--wait"])
+    assert "finished: 1 done, 0 failed, 0 unfinished" in capsys.readouterr().out
+    (record,) = [read_run(d) for d in (tmp_path / "study").iterdir() if not d.name.startswith(".")]
+    assert record["status"] == "done" and record["slurm_job_id"] and record["kind"] == "zoo"

@@ -171,14 +171,3 @@ def test_measured_error_without_labels_fails_the_run_with_its_reason(tmp_path):
     (record,) = [read_run(d) for d in (tmp_path / "study").iterdir()]
     assert record["status"] == "failed" and "error: measured, but there is no measured error" in record["error"]
     assert "class folders not among the model's classes" in record["error"]
-
-
-@pytest.mark.slow
-def test_a_zoo_through_sbatch(slurm_cluster, tmp_path, capsys):
-    write_photos(tmp_path / "photos")
-    raw = zoo_spec(tmp_path, models=MODELS[:1], intervals=0,
-                   executor={"name": "slurm", "slurm": {"cpus_per_task": 1, "timeout_min": 10}})
-    sweep_main(["run", str(_write(tmp_path / "zoo.yaml", raw)), "--wait"])
-    assert "finished: 1 done, 0 failed, 0 unfinished" in capsys.readouterr().out
-    (record,) = [read_run(d) for d in (tmp_path / "study").iterdir() if not d.name.startswith(".")]
-    assert record["status"] == "done" and record["slurm_job_id"] and record["kind"] == "zoo"
