@@ -13,7 +13,7 @@ from matplotlib.figure import Figure
 
 from lightning_diffeo._atomic import atomic_write
 
-__all__ = ["DPI", "STAGE_STYLES", "save_figure", "stage_linestyle"]
+__all__ = ["DPI", "STAGE_STYLES", "is_intermediate_stage", "save_figure", "stage_linestyle"]
 
 DPI = 120
 """Pixels per inch of saved raster figures: a 10-inch-wide figure is 1200 px wide."""
@@ -22,11 +22,16 @@ STAGE_STYLES = {"init": "--", "best": "-"}
 """Line style of a measurement stage: initialisation dashed, the best (trained) weights solid."""
 
 
+def is_intermediate_stage(stage: str) -> bool:
+    """Whether ``stage`` is an intermediate measurement along training (``epoch<k>``, ``epoch <k>``)."""
+    return stage.startswith("epoch") and stage[len("epoch"):].strip().isdigit()
+
+
 def stage_linestyle(stage: str) -> str:
     """The line style of a stage: :data:`STAGE_STYLES`; intermediate ``epoch<k>`` stages dotted; others solid."""
     if stage in STAGE_STYLES:
         return STAGE_STYLES[stage]
-    return ":" if stage.startswith("epoch") and stage != "epoch" else "-"
+    return ":" if is_intermediate_stage(stage) else "-"
 
 
 def save_figure(fig: Figure, path: str | os.PathLike, dpi: int = DPI) -> Path:

@@ -13,7 +13,7 @@ from pathlib import Path
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
-from lightning_diffeo.plotstyle import save_figure, stage_linestyle
+from lightning_diffeo.plotstyle import is_intermediate_stage, save_figure, stage_linestyle
 from lightning_diffeo.stability import StabilityResult
 
 __all__ = ["depth_profile_figure", "plot_depth_profile", "plot_temperature_sweep", "temperature_sweep_figure"]
@@ -28,6 +28,23 @@ def _averages(results: Mapping[str, StabilityResult]) -> list[str]:
 
 
 _MAX_SIZE_ROWS = 6  # rows of a depth profile; more sizes are a sweep
+_MAX_INTERMEDIATE = 4  # epoch<k> stages drawn in a depth profile; more are a trajectory (the report's along-training figure)
+
+
+def _intermediate_stages(results: Mapping[str, StabilityResult]) -> list[str]:
+    """The ``epoch<k>`` stages of ``results``, by epoch."""
+    return sorted((stage for stage in results if is_intermediate_stage(stage)), key=lambda stage: int(stage[len("epoch"):]))
+
+
+def _shown_stages(results: Mapping[str, StabilityResult]) -> tuple[dict[str, StabilityResult], int]:
+    """``results`` with at most four intermediate stages, evenly spread from the first to the last
+    by epoch, and the number of intermediate stages there were."""
+    intermediate = _intermediate_stages(results)
+    if len(intermediate) <= _MAX_INTERMEDIATE:
+        return dict(results), len(intermediate)
+    kept = {intermediate[round(k * (len(intermediate) - 1) / (_MAX_INTERMEDIATE - 1))] for k in range(_MAX_INTERMEDIATE)}
+    return {stage: result for stage, result in results.items()
+            if not is_intermediate_stage(stage) or stage in kept}, len(intermediate)
 
 
 def _temperatures_by_cutoff(results: Mapping[str, StabilityResult]) -> dict[float, list[float]]:
@@ -54,8 +71,12 @@ def depth_profile_figure(results: Mapping[str, StabilityResult], quantity: str =
     Each cutoff's k-th smallest temperature goes into row k: with ``deltas`` a row per
     displacement (each cutoff at its own T(delta, c)), with ``temperatures`` a row per T. More
     than six sizes (a sweep: see :func:`temperature_sweep_figure`) get six rows, evenly spread
-    from the smallest to the largest.
+    from the smallest to the largest; more than four intermediate stages (``epoch<k>``, measured
+    along training) get four, evenly spread from the first to the last.
     """
+    results, intermediate = _shown_stages(results)
+    along = _intermediate_stages(results)
+    alpha = {stage: 0.3 + 0.6 * i / max(1, len(along) - 1) for i, stage in enumerate(along)}  # fainter earlier
     averages = _averages(results) or ["median"]
     by_cutoff = _temperatures_by_cutoff(results)
     cutoffs = list(by_cutoff)
@@ -84,7 +105,7 @@ def depth_profile_figure(results: Mapping[str, StabilityResult], quantity: str =
                     ticks.update({r["relative_depth"]: r["layer"] for r in rows})
                     ax.plot([r["relative_depth"] for r in rows], [r[quantity] for r in rows], stage_linestyle(stage),
                             marker=_MARKERS[index % len(_MARKERS)], color=_COLOURS[index % len(_COLOURS)],
-                            label=f"{stage}, c={cutoff:g}")
+                            alpha=alpha.get(stage, 1.0), label=f"{stage}, c={cutoff:g}")
             label = _size_label(drawn)
             labels.append(label)
             ax.axhline(1.0, color="grey", linewidth=0.8)
@@ -99,10 +120,14 @@ def depth_profile_figure(results: Mapping[str, StabilityResult], quantity: str =
     else:  # one label for the rows: per row it would not fit their height
         fig.supylabel(ylabel, fontsize=10)
     only = set(labels)
-    suffix = f" ({sizes} of {measured} sizes)" if sizes < measured else ""
-    fig.suptitle(f"{quantity} per layer ({next(iter(only))})" if sizes == 1 and len(only) == 1 and labels[0]
-                 else f"{quantity} per layer{suffix}")
-    handles = [Line2D([], [], color="black", linestyle=stage_linestyle(stage), label=stage) for stage in results]
+    notes = [labels[0]] if sizes == 1 and len(only) == 1 and labels[0] else []  # the one size of every panel
+    if sizes < measured:
+        notes.append(f"{sizes} of {measured} sizes")
+    if len(along) < intermediate:
+        notes.append(f"{len(along)} of {intermediate} stages along training")
+    fig.suptitle(f"{quantity} per layer ({'; '.join(notes)})" if notes else f"{quantity} per layer")
+    handles = [Line2D([], [], color="black", linestyle=stage_linestyle(stage), alpha=alpha.get(stage, 1.0), label=stage)
+               for stage in results]
     handles += [Line2D([], [], color=_COLOURS[i % len(_COLOURS)], marker=_MARKERS[i % len(_MARKERS)],
                        label=f"c = {c:g}") for i, c in enumerate(cutoffs)]
     grid[0][-1].legend(handles=handles, fontsize=8, loc="best", title="stage (line) / cutoff (colour)",

@@ -108,3 +108,21 @@ def test_real_files_are_written_without_touching_pyplot_or_the_backend(tmp_path)
     png = (tmp_path / "depth.png").read_bytes()
     assert png[:8] == b"\x89PNG\r\n\x1a\n"
     assert int.from_bytes(png[16:20], "big") >= 1000  # IHDR width in pixels
+
+
+def test_depth_profile_along_training_draws_four_intermediate_stages_from_first_to_last():
+    # A callback measuring every 2 epochs of a 640-epoch run: 320 stages would bury the plot and its legend.
+    sizes = {3.0: [1e-3]}
+    results = {"init": _result("init", sizes), **{f"epoch{k}": _result("eval", sizes) for k in range(1, 640, 2)},
+               "best": _result("eval", sizes)}
+    fig = plotting.depth_profile_figure(results)
+    labels = [line.get_label() for line in _curves(fig.axes[0])]
+    assert labels == ["init, c=3", "epoch1, c=3", "epoch213, c=3", "epoch427, c=3", "epoch639, c=3", "best, c=3"]
+    alphas = [line.get_alpha() for line in _curves(fig.axes[0])]
+    assert alphas[0] == alphas[-1] == 1.0 and alphas[1] < alphas[2] < alphas[3] < alphas[4] < 1.0  # fainter earlier
+    legend = [text.get_text() for text in fig.axes[0].get_legend().get_texts()]
+    assert legend == ["init", "epoch1", "epoch213", "epoch427", "epoch639", "best", "c = 3"]
+    assert fig.get_suptitle() == "R_f per layer (delta = 1 px; 4 of 320 stages along training)"
+    few = plotting.depth_profile_figure({"init": results["init"], "epoch1": results["epoch1"], "best": results["best"]})
+    assert [line.get_label() for line in _curves(few.axes[0])] == ["init, c=3", "epoch1, c=3", "best, c=3"]
+    assert few.get_suptitle() == "R_f per layer (delta = 1 px)"
