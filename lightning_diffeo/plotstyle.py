@@ -12,19 +12,15 @@ from pathlib import Path
 from matplotlib.figure import Figure
 
 from lightning_diffeo._atomic import atomic_write
+from lightning_diffeo.stages import is_intermediate_stage
 
-__all__ = ["DPI", "STAGE_STYLES", "is_intermediate_stage", "save_figure", "stage_linestyle"]
+__all__ = ["DPI", "STAGE_STYLES", "save_figure", "stage_linestyle"]
 
 DPI = 120
 """Pixels per inch of saved raster figures: a 10-inch-wide figure is 1200 px wide."""
 
 STAGE_STYLES = {"init": "--", "best": "-"}
 """Line style of a measurement stage: initialisation dashed, the best (trained) weights solid."""
-
-
-def is_intermediate_stage(stage: str) -> bool:
-    """Whether ``stage`` is an intermediate measurement along training (``epoch<k>``, ``epoch <k>``)."""
-    return stage.startswith("epoch") and stage[len("epoch"):].strip().isdigit()
 
 
 def stage_linestyle(stage: str) -> str:

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from lightning_diffeo.stability import StabilityResult
+from lightning_diffeo.stages import ALONG_TRAINING, is_intermediate_stage
 from lightning_diffeo.stability.result import stability_table
 
 __all__ = ["comparison_table", "metric_dict", "results_from_state", "results_state", "write_report"]
@@ -21,9 +22,12 @@ def _size_key(record: Mapping[str, Any], by_temperature: bool) -> str:
 def metric_dict(result: StabilityResult, stage: str) -> dict[str, float]:
     """``stability/<stage>/<quantity>/<layer>/c<cutoff>[/d<delta> or /T<temperature>][/mean]`` -> value.
 
-    The size suffix appears when several deltas (or temperatures) were measured; ``/mean``
-    marks mean-estimator values when the median was measured too.
+    Every ``epoch<k>`` stage logs under ``stability/along/...``: one series over the logged steps,
+    not a new set of names per measurement (a CSV logger rewrites its whole file for each new
+    name). The size suffix appears when several deltas (or temperatures) were measured;
+    ``/mean`` marks mean-estimator values when the median was measured too.
     """
+    segment = ALONG_TRAINING if is_intermediate_stage(stage) else stage
     by_temperature = result.metadata.get("sizes") == "temperatures"
     key = "temperature" if by_temperature else "delta"
     several_sizes = len({round(r[key], 12) for r in result.records}) > 1
@@ -35,7 +39,7 @@ def metric_dict(result: StabilityResult, stage: str) -> dict[str, float]:
         if len(averages) > 1 and average != "median":
             suffix += f"/{average}"
         for quantity in LOGGED_QUANTITIES:
-            name = f"stability/{stage}/{quantity}/{record['layer']}/c{record['cutoff']:g}{suffix}"
+            name = f"stability/{segment}/{quantity}/{record['layer']}/c{record['cutoff']:g}{suffix}"
             metrics[name] = float(record[quantity])
     return metrics
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import math
 import warnings
 
@@ -247,6 +248,27 @@ def test_every_n_epochs_measures_the_weights_of_that_epoch(tmp_path):
         assert [r["R_f"] for r in got.records] == pytest.approx([r["R_f"] for r in expected.records], rel=1e-6)
     saved = StabilityResult.from_json(tmp_path / "out" / "stability.json")
     assert saved.stages == ["epoch1", "epoch3"] and saved.by_stage()["epoch3"] == callback.results["epoch3"]
+
+
+def test_measurements_along_training_log_one_series_of_names(tmp_path):
+    # A name per epoch would give a CSV logger a new column set, and a rewrite of its file, at every measurement.
+    from lightning.pytorch.loggers import CSVLogger
+
+    seed_everything(0)
+    callback = _callback(when=["init"], every_n_epochs=1, cutoffs=[3])
+    trainer = Trainer(max_epochs=3, accelerator="cpu", logger=CSVLogger(tmp_path), callbacks=[callback],
+                      enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False)
+    trainer.fit(ForeignNet(), _data(), _data(1))
+    with open(tmp_path / "lightning_logs" / "version_0" / "metrics.csv", newline="") as stream:
+        rows = list(csv.DictReader(stream))
+    stability = sorted(name for name in rows[0] if name.startswith("stability/"))
+    assert stability == sorted(f"stability/{stage}/{q}/{layer}/c3" for stage in ("init", "along")
+                               for q in ("D_f", "G_f", "R_f") for layer in ("net.0", "output"))
+    along = [(int(row["step"]), float(row["stability/along/R_f/output/c3"])) for row in rows
+             if row["stability/along/R_f/output/c3"]]
+    assert [step for step, _ in along] == [3, 6, 9]  # 3 batches an epoch: one point after each epoch
+    assert [value for _, value in along] == pytest.approx(
+        [callback.results[f"epoch{k}"].get(layer="output", cutoff=3, quantity="R_f") for k in range(3)], rel=1e-6)
 
 
 def test_temperatures_and_gaussian_interpolation(tmp_path):
