@@ -7,8 +7,8 @@ from pathlib import Path
 from typing import Any
 
 from lightning_diffeo.stability import StabilityResult
-from lightning_diffeo.stages import ALONG_TRAINING, is_intermediate_stage
 from lightning_diffeo.stability.result import stability_table
+from lightning_diffeo.stages import ALONG_TRAINING, is_intermediate_stage
 
 __all__ = ["comparison_table", "metric_dict", "results_from_state", "results_state", "write_report"]
 

@@ -37,15 +37,14 @@ def _intermediate_stages(results: Mapping[str, StabilityResult]) -> list[str]:
     return sorted((stage for stage in results if is_intermediate_stage(stage)), key=lambda stage: int(stage[len("epoch"):]))
 
 
-def _shown_stages(results: Mapping[str, StabilityResult]) -> tuple[dict[str, StabilityResult], int]:
+def _shown_stages(results: Mapping[str, StabilityResult]) -> tuple[dict[str, StabilityResult], list[str], int]:
     """``results`` with at most four intermediate stages, evenly spread from the first to the last
-    by epoch, and the number of intermediate stages there were."""
+    by epoch; the kept intermediate stages by epoch; how many intermediate stages there were."""
     intermediate = _intermediate_stages(results)
-    if len(intermediate) <= _MAX_INTERMEDIATE:
-        return dict(results), len(intermediate)
-    kept = {intermediate[round(k * (len(intermediate) - 1) / (_MAX_INTERMEDIATE - 1))] for k in range(_MAX_INTERMEDIATE)}
-    return {stage: result for stage, result in results.items()
-            if not is_intermediate_stage(stage) or stage in kept}, len(intermediate)
+    kept = intermediate if len(intermediate) <= _MAX_INTERMEDIATE else [
+        intermediate[round(k * (len(intermediate) - 1) / (_MAX_INTERMEDIATE - 1))] for k in range(_MAX_INTERMEDIATE)]
+    shown = {stage: result for stage, result in results.items() if not is_intermediate_stage(stage) or stage in kept}
+    return shown, kept, len(intermediate)
 
 
 def _temperatures_by_cutoff(results: Mapping[str, StabilityResult]) -> dict[float, list[float]]:
@@ -75,8 +74,7 @@ def depth_profile_figure(results: Mapping[str, StabilityResult], quantity: str =
     from the smallest to the largest; more than four intermediate stages (``epoch<k>``, measured
     along training) get four, evenly spread from the first to the last.
     """
-    results, intermediate = _shown_stages(results)
-    along = _intermediate_stages(results)
+    results, along, intermediate = _shown_stages(results)
     alpha = {stage: 0.3 + 0.6 * i / max(1, len(along) - 1) for i, stage in enumerate(along)}  # fainter earlier
     averages = _averages(results) or ["median"]
     by_cutoff = _temperatures_by_cutoff(results)
