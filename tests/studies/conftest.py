@@ -104,13 +104,21 @@ PartitionName=debug Nodes={host} Default=YES MaxTime=INFINITE State=UP
 """
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Refuse a test that uses ``slurm_cluster`` outside ``test_slurm.py`` (see the fixture)."""
+    strays = [item.nodeid for item in items
+              if "slurm_cluster" in getattr(item, "fixturenames", ()) and item.path.name != "test_slurm.py"]
+    if strays:
+        raise pytest.UsageError(f"slurm_cluster is for tests in test_slurm.py only (one worker owns the cluster): {', '.join(strays)}")
+
+
 @pytest.fixture(scope="session")
 def slurm_cluster(tmp_path_factory):
     """A real one-node SLURM cluster (munged, slurmctld, slurmd) in a temporary folder.
 
     Yields the folder; ``SLURM_CONF`` points at its ``slurm.conf`` while the fixture lives. Every test
     that uses it lives in ``test_slurm.py``: pytest-xdist runs a file on one worker (``--dist
-    loadfile``), so one process owns the one cluster.
+    loadfile``), so one process owns the one cluster; collection stops with a usage error otherwise.
     Skips (fails under ``LIGHTNING_DIFFEO_REQUIRE_SLURM=1``) without the binaries or root.
     """
     missing = [name for name in _DAEMONS if shutil.which(name) is None and not Path(f"/usr/sbin/{name}").exists()]
