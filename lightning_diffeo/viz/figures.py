@@ -14,8 +14,8 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
 from lightning_diffeo.plotstyle import save_figure, stage_linestyle
-from lightning_diffeo.stages import is_intermediate_stage
 from lightning_diffeo.stability import StabilityResult
+from lightning_diffeo.stages import is_intermediate_stage
 
 __all__ = ["depth_profile_figure", "plot_depth_profile", "plot_temperature_sweep", "temperature_sweep_figure"]
 
