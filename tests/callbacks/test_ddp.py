@@ -11,7 +11,7 @@ import pytest
 from lightning_diffeo.stability import StabilityResult
 
 
-@pytest.mark.slow  # tests/cli/test_cli.py runs the CLI under DDP in the default suite
+@pytest.mark.slow  # the CLI under DDP: tests/cli/test_cli.py
 def test_ddp_two_cpu_processes(tmp_path):
     script = Path(__file__).with_name("ddp_fit.py")
     out = subprocess.run([sys.executable, str(script), str(tmp_path)], capture_output=True, text=True, timeout=300,

@@ -291,6 +291,7 @@ def test_probe_on_a_missing_device_and_sys_argv_untouched(tmp_path, monkeypatch)
     assert sys.argv == ["lightning-diffeo", "fit", "--data", "digits"]
 
 
+@pytest.mark.slow  # two processes, each importing the package: about 30 s
 def test_fit_under_ddp_on_two_cpu_processes(tmp_path):
     # The launcher starts the second process with the original command line: `--data digits`
     # must resolve there too, and both ranks must agree on the run folder.

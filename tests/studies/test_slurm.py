@@ -23,8 +23,9 @@ def _spec_file(tmp_path, tiny_base, **raw):
     return path
 
 
+@pytest.mark.slow  # the cluster's start and one job: about 20 s
 def test_one_run_through_sbatch(slurm_cluster, tiny_base, tmp_path, capsys):
-    """The default suite's SLURM check: submit, wait, the run is done by a SLURM job."""
+    """Submit, wait, the run is done by a SLURM job."""
     spec = _spec_file(tmp_path, tiny_base, grid={"model.arch": ["fc2"]})
     sweep_main(["run", str(spec), "--executor", "slurm", "--wait"])
     out = capsys.readouterr().out
