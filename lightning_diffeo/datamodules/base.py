@@ -230,9 +230,18 @@ class ImageDataModule(L.LightningDataModule):
             images, labels = images[indices], labels[indices]
         return TensorImageDataset(images, labels, transform)
 
-    def _eval_transform(self, split: Split) -> BatchTransform:
+    def _eval_dataset(self, split: Split, indices: Tensor | None) -> TensorImageDataset:
+        """Evaluation images of ``split``, normalised once here rather than per batch.
+
+        The transform is elementwise and draws nothing, so the batches are bit for bit what a
+        per-batch transform would give; each epoch's validation then only gathers (float32
+        keeps 4 bytes per pixel: 61 MB for 5000 CIFAR10 images).
+        """
+        images, labels = self._split_arrays(split)
+        if indices is not None:
+            images, labels = images[indices], labels[indices]
         mean, std = self._normalization(split)
-        return BatchTransform(mean, std)
+        return TensorImageDataset(BatchTransform(mean, std)(images), labels, BatchTransform())
 
     def train_transform(self) -> BatchTransform:
         """The training batch transform: augmentation then normalisation."""
@@ -289,12 +298,12 @@ class ImageDataModule(L.LightningDataModule):
         """Validation batches in a fixed order, no augmentation."""
         if self.val_indices is None:
             self.setup("fit")
-        dataset = self._dataset("train", self.val_indices, self._eval_transform("train"))
+        dataset = self._eval_dataset("train", self.val_indices)
         return self._loader(dataset, sequential_batches(len(dataset), self.batch_size), "val")
 
     def test_dataloader(self) -> DataLoader:
         """The whole official test split in order, no augmentation."""
-        dataset = self._dataset("test", None, self._eval_transform("test"))
+        dataset = self._eval_dataset("test", None)
         return self._loader(dataset, sequential_batches(len(dataset), self.batch_size), "test")
 
     def predict_dataloader(self) -> DataLoader:

@@ -81,6 +81,28 @@ def test_normalisation_constants(tmp_path):
     assert FashionMNISTDataModule(data_dir=tmp_path).std == (0.5,)
 
 
+def test_evaluation_batches_are_the_per_batch_transform_bit_for_bit(tmp_path):
+    """Validation and test images are normalised once, at loader creation: each batch equals
+    normalising that batch of raw images alone, with each split's own constants."""
+    from lightning_diffeo.datamodules.augment import normalize
+
+    make_svhn(tmp_path)
+    options = dict(data_dir=tmp_path, val_size=10, batch_size=4)
+    normed = SVHNDataModule(**options, authors_test_constants=True)
+    raw = SVHNDataModule(**options, normalize=False)
+    for dm in (normed, raw):
+        dm.setup("fit")
+        dm.setup("test")
+    for loader, constants in (("val_dataloader", (normed.mean, normed.std)),
+                              ("test_dataloader", (normed.test_mean, normed.test_std))):
+        pairs = list(zip(getattr(normed, loader)(), getattr(raw, loader)()))
+        assert len(pairs) > 1
+        for (x, y), (x_raw, y_raw) in pairs:
+            assert torch.equal(y, y_raw) and x.dtype == torch.float32
+            assert torch.equal(x, normalize(x_raw, *constants))
+    assert normed.test_mean != normed.mean
+
+
 def test_svhn_labels_and_test_constants(tmp_path):
     make_svhn(tmp_path)
     default = SVHNDataModule(data_dir=tmp_path, val_size=10)
