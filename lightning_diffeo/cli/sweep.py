@@ -2,7 +2,7 @@
 
     lightning-diffeo sweep run configs/sweeps/digits_tiny.yaml [--executor local|slurm] [--workers N]
                                [--dry-run] [--wait] [--retry-failed] [--output FOLDER]
-    lightning-diffeo sweep status configs/sweeps/digits_tiny.yaml   # or the study folder
+    lightning-diffeo sweep status configs/sweeps/digits_tiny.yaml [--output FOLDER]   # or the study folder
 
 Bad input (the spec, an option) is one line on stderr and exit status 2, before any run starts.
 """
@@ -44,6 +44,8 @@ def _sweep_parser() -> ArgumentParser:
     status = _parser("Done, running, failed and pending runs of a study.")
     status.add_argument("--config", action=ActionConfigFile)
     status.add_argument("target", type=str, help="sweep spec YAML file or study folder")
+    status.add_argument("--output", type=Optional[str], default=None,
+                        help="with a spec: its runs in this study folder (as given to `sweep run --output`)")
     commands.add_subcommand("run", run, help="run a sweep")
     commands.add_subcommand("status", status, help="where a sweep stands")
     return parser
@@ -70,6 +72,6 @@ def main(argv: Sequence[str]) -> None:
         if args.command == "run":
             _run(args.run)
         else:
-            print("\n".join(status_lines(args.status.target)))
+            print("\n".join(status_lines(args.status.target, output=args.status.output)))
     except (SpecError, FileNotFoundError, RuntimeError) as error:
         fail(error)

@@ -127,18 +127,24 @@ def run_sweep(
     return {"runs": len(plans), "selected": len(selected), "states": counts, "result": result}
 
 
-def study_states(spec_or_folder: str | Path) -> tuple[Path, list[RunState]]:
+def study_states(spec_or_folder: str | Path, output: str | Path | None = None) -> tuple[Path, list[RunState]]:
     """The study folder and the state of each of its runs.
 
-    A spec file lists every planned run (pending ones included); a folder lists the runs
-    that have a folder in it.
+    A spec file lists every planned run (pending ones included), in its ``output`` folder or
+    in ``output`` (a study run with ``sweep run --output``); a folder lists the runs that have
+    a folder in it.
 
     Raises:
-        SpecError: no spec file or folder there, a folder without runs, or an invalid spec.
+        SpecError: no spec file or folder there, a folder without runs, an invalid spec, or
+            ``output`` with a folder.
     """
     path = Path(spec_or_folder)
+    if output is not None and not path.is_file():
+        raise SpecError(f"--output goes with a sweep spec file, not with {'a study folder' if path.is_dir() else 'a missing path'} ({path})")
     if path.is_file():
         spec = load_spec(path)
+        if output is not None:
+            spec = replace(spec, output=Path(output))
         plans = plan_runs(spec)
         return Path(spec.output).resolve(), [run_state(plan.run_dir) for plan in plans]
     if not path.is_dir():
@@ -149,9 +155,10 @@ def study_states(spec_or_folder: str | Path) -> tuple[Path, list[RunState]]:
     return path.resolve(), [run_state(run_dir) for run_dir in run_dirs]
 
 
-def status_lines(spec_or_folder: str | Path, max_failures: int = 15) -> list[str]:
-    """``sweep status``: counts per state and the reason of each failure, one screen."""
-    study, states = study_states(spec_or_folder)
+def status_lines(spec_or_folder: str | Path, max_failures: int = 15, output: str | Path | None = None) -> list[str]:
+    """``sweep status``: counts per state and the reason of each failure, one screen
+    (``output``: the spec's runs in that folder instead of the spec's own)."""
+    study, states = study_states(spec_or_folder, output)
     counts = summarize(states)
     resumable = sum(s.resumable for s in states if s.state == "pending")
     lines = [

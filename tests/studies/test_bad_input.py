@@ -72,6 +72,7 @@ CASES = [
     ("sweep", ["status", "{tmp}/no_runs"], "no_runs"),
     ("sweep", ["status", "{tmp}/top_key.yaml"], "grids: unknown key"),
     ("sweep", ["status", "{tmp}/good.yaml", "--verbose"], "--verbose"),
+    ("sweep", ["status", "{tmp}/study", "--output", "{tmp}/elsewhere"], "--output goes with a sweep spec file"),
     # collect
     ("collect", ["{tmp}/nowhere", "-o", "{tmp}/t.csv"], "nowhere"),
     ("collect", ["{tmp}/no_runs", "-o", "{tmp}/t.csv"], "no_runs"),

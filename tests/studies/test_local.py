@@ -13,20 +13,23 @@ from lightning_diffeo.cli.collect import main as collect_main
 from lightning_diffeo.cli.sweep import main as sweep_main
 
 
-@pytest.fixture(scope="module")
-def tiny_study(tmp_path_factory):
-    """Three tiny runs, two workers: LeNet and fc2 succeed, a third run fails."""
+def _tiny_spec() -> dict:
     from tests.studies.conftest import TINY_BASE
 
-    spec = parse_spec({
+    return {
         "base": TINY_BASE,
         "grid": {"model.arch": ["lenet", "fc2"]},
         # A run whose callback refuses its settings (a layer the model lacks): it must fail
         # alone, with its reason.
         "include": [{"model.arch": "fc2", "stability.layers": ["model.no_such_layer"]}],
-        "output": str(tmp_path_factory.mktemp("study")),
         "executor": {"workers": 2},
-    })
+    }
+
+
+@pytest.fixture(scope="module")
+def tiny_study(tmp_path_factory):
+    """Three tiny runs, two workers: LeNet and fc2 succeed, a third run fails."""
+    spec = parse_spec({**_tiny_spec(), "output": str(tmp_path_factory.mktemp("study"))})
     lines: list[str] = []
     result = run_sweep(spec, echo=lines.append)
     return spec, result, lines
@@ -82,6 +85,19 @@ def test_status_counts_and_failure_reasons(tiny_study, capsys):
     lines = capsys.readouterr().out.splitlines()
     assert lines[1].split() == ["done", "2", "running", "0", "failed", "1", "pending", "0"]
     assert lines[2].startswith("  failed fc2-layers") and "model.no_such_layer" in lines[2]
+
+
+def test_status_of_a_spec_whose_runs_went_to_another_folder(tiny_study, tmp_path, capsys):
+    # `sweep run SPEC --output FOLDER` put them there: `sweep status SPEC --output FOLDER` finds them.
+    spec, _, _ = tiny_study
+    spec_file = tmp_path / "spec.yaml"
+    spec_file.write_text(json.dumps({**_tiny_spec(), "output": str(tmp_path / "not_there")}))
+    sweep_main(["status", str(spec_file)])
+    assert capsys.readouterr().out.splitlines()[1].split() == ["done", "0", "running", "0", "failed", "0", "pending", "3"]
+    sweep_main(["status", str(spec_file), "--output", str(spec.output)])
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0] == f"{spec.output.resolve()}: 3 runs"
+    assert lines[1].split() == ["done", "2", "running", "0", "failed", "1", "pending", "0"]
 
 
 def test_collect_table_of_the_finished_runs(tiny_study, tmp_path):
