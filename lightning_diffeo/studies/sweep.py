@@ -8,6 +8,9 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any, Literal
 
+from lightning_diffeo.runs.layout import CONFIG_FILE
+from lightning_diffeo.runs.training_log import epoch_metrics
+
 from .plan import RunPlan, plan_runs
 from .spec import load_spec
 from .spec_types import EXECUTORS, SpecError, SweepSpec, ZooSpec
@@ -155,6 +158,25 @@ def study_states(spec_or_folder: str | Path, output: str | Path | None = None) -
     return path.resolve(), [run_state(run_dir) for run_dir in run_dirs]
 
 
+def epoch_progress(run_dir: Path) -> str | None:
+    """``"12 of 96 epochs done"`` for a run that trains, from its ``metrics.csv`` (epochs whose
+    ``train/loss`` is logged) and its ``config.yaml`` (``trainer.max_epochs``); None for a run
+    with neither (a zoo's, or one not started)."""
+    import yaml
+
+    logged = [epoch for epoch, metrics in epoch_metrics(run_dir).items() if "train/loss" in metrics]
+    try:
+        config = yaml.safe_load((Path(run_dir) / CONFIG_FILE).read_text())
+        planned = config["trainer"]["max_epochs"]
+    except (OSError, yaml.YAMLError, KeyError, TypeError):
+        planned = None
+    if not logged and planned is None:
+        return None
+    done = max(logged) + 1 if logged else 0
+    of = f" of {planned}" if isinstance(planned, int) and planned > 0 else ""
+    return f"{done}{of} epoch{'' if done == 1 and not of else 's'} done"
+
+
 def status_lines(spec_or_folder: str | Path, max_failures: int = 15, output: str | Path | None = None) -> list[str]:
     """``sweep status``: counts per state and the reason of each failure, one screen
     (``output``: the spec's runs in that folder instead of the spec's own)."""
@@ -166,6 +188,10 @@ def status_lines(spec_or_folder: str | Path, max_failures: int = 15, output: str
         "  " + "  ".join(f"{name} {count}" for name, count in counts.items())
         + (f"  ({resumable} pending with a last.ckpt to resume from)" if resumable else ""),
     ]
+    for state in [s for s in states if s.state == "running"][:max_failures]:
+        progress = epoch_progress(state.run_dir)
+        if progress is not None:
+            lines.append(f"  running {state.run_id}: {progress}")
     failures = [s for s in states if s.state == "failed"]
     for state in failures[:max_failures]:
         lines.append(f"  failed {state.run_id}: {state.error}")

@@ -100,6 +100,38 @@ def test_status_of_a_spec_whose_runs_went_to_another_folder(tiny_study, tmp_path
     assert lines[1].split() == ["done", "2", "running", "0", "failed", "1", "pending", "0"]
 
 
+def test_status_shows_how_far_each_running_run_is(tiny_study, tmp_path, capsys):
+    import shutil
+
+    import yaml
+
+    from lightning_diffeo.studies import Claim
+    from lightning_diffeo.studies.execute import write_run
+
+    spec, _, _ = tiny_study
+    lenet = next(p for p in spec.output.iterdir() if p.name.startswith("lenet"))
+    study = tmp_path / "study"
+    started, fresh = study / "started", study / "fresh"
+    for run_dir in (started, fresh):
+        shutil.copytree(lenet, run_dir)
+        write_run(run_dir, {**read_run(run_dir), "status": "running"})
+        config = yaml.safe_load((run_dir / "config.yaml").read_text())
+        config["trainer"]["max_epochs"] = 4  # one of four epochs logged
+        (run_dir / "config.yaml").write_text(yaml.safe_dump(config))
+    (fresh / "metrics.csv").unlink()
+    claims = [Claim(started), Claim(fresh)]
+    for claim in claims:
+        claim.acquire()  # held by this live process: both runs count as running
+    try:
+        sweep_main(["status", str(study)])
+    finally:
+        for claim in claims:
+            claim.release()
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[1].split() == ["done", "0", "running", "2", "failed", "0", "pending", "0"]
+    assert sorted(lines[2:]) == ["  running fresh: 0 of 4 epochs done", "  running started: 1 of 4 epochs done"]
+
+
 def test_collect_table_of_the_finished_runs(tiny_study, tmp_path):
     spec, _, _ = tiny_study
     with pytest.warns(UserWarning, match="1 of 3 runs are not done and are left out"):
