@@ -47,6 +47,13 @@ Usage::
                                                          # trial on LeNet's bare loop; writes JSON (~8 min)
     python benchmarks/bench_fit.py --quick               # tiny runs: checks that it runs (~2 min)
     python benchmarks/bench_fit.py --models fc4 --settings fp32 --repeats 1 --profile 25 --no-compile-trial
+    python benchmarks/bench_fit.py --models lenet --settings fp32 --interleave --epochs 12 --repeats 3 --no-compile-trial
+
+``--interleave``: instead of separate fit and bare runs, each repeat is one fit with an epoch of
+the bare loop (same model, data, batch size, optimizer; its own weights) run right after each fit
+epoch, in the same process, its time left out of the fit epoch's; each pair of epochs after the
+first gives a ratio. A pair is about 4 s apart instead of a pair of runs' 20 s, so a machine whose
+speed drifts moves both sides of a pair alike.
 """
 
 from __future__ import annotations
@@ -124,9 +131,10 @@ class EpochPhases:
     step: float = 0.0  # forward, loss, backward, optimizer (and, on the fit side, the step's hooks)
     val: float = 0.0
     ckpt: float = 0.0
+    excluded: float = 0.0  # --interleave: the bare epoch run inside this fit epoch
 
     def as_dict(self) -> dict[str, float]:
-        total = self.end - self.start
+        total = self.end - self.start - self.excluded
         rest = total - self.fetch - self.step - self.val - self.ckpt
         return {"total": total, "images": self.images, "fetch": self.fetch, "step": self.step,
                 "val": self.val, "ckpt": self.ckpt, "rest": rest}
@@ -200,6 +208,21 @@ class ChannelsLast(Callback):
         pl_module.to(memory_format=torch.channels_last)
 
 
+class BareEpochs(Callback):
+    """``--interleave``: an epoch of the bare loop right after each fit epoch, in the same process,
+    so that each pair of epochs meets the machine in the same state; its time is left out of the
+    fit epoch's. Placed right after the EpochClock."""
+
+    def __init__(self, bare: "BareLoop", clock: EpochClock) -> None:
+        self.bare, self.clock = bare, clock
+        self.epochs: list[EpochPhases] = []
+
+    def on_train_epoch_end(self, trainer, pl_module) -> None:
+        phases = self.bare.epoch(trainer.current_epoch)
+        self.epochs.append(phases)
+        self.clock.epochs[-1].excluded += phases.end - phases.start
+
+
 def _timed_method(owner: Any, name: str, sink: list[float], on_call: Any = None) -> None:
     """Replace ``owner.name`` by a wrapper (an instance attribute) adding each call's seconds to ``sink``."""
     original = getattr(owner, name)
@@ -239,7 +262,8 @@ def fit_args(model: str, setting: str, train_size: int, epochs: int, run_dir: Pa
     return args
 
 
-def run_fit(model: str, setting: str, train_size: int, epochs: int, profile: _Profile) -> dict[str, Any]:
+def run_fit(model: str, setting: str, train_size: int, epochs: int, profile: _Profile,
+            interleave: "BareLoop | None" = None) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="bench_fit_") as tmp:
         run_dir = Path(tmp) / "run"
         log = io.StringIO()  # the epoch lines and the stability table
@@ -250,6 +274,9 @@ def run_fit(model: str, setting: str, train_size: int, epochs: int, profile: _Pr
             clock = EpochClock(profile)
             stability = next(cb for cb in trainer.callbacks if isinstance(cb, StabilityCallback))
             trainer.callbacks.insert(trainer.callbacks.index(stability), clock)
+            bare_epochs = BareEpochs(interleave, clock) if interleave is not None else None
+            if bare_epochs is not None:
+                trainer.callbacks.insert(trainer.callbacks.index(stability), bare_epochs)
             if setting == "channels_last":
                 trainer.callbacks.insert(0, ChannelsLast())
             stability_s: dict[str, list[float]] = {"init": [], "best": []}
@@ -273,7 +300,8 @@ def run_fit(model: str, setting: str, train_size: int, epochs: int, profile: _Pr
                                f"{sorted(os.listdir(run_dir))}")
         if len(clock.epochs) != epochs:
             raise RuntimeError(f"{len(clock.epochs)} epochs timed, {epochs} expected")
-        return {"epochs": [e.as_dict() for e in clock.epochs], "fit_s": outcome.fit_s,
+        interleaved = {} if bare_epochs is None else {"bare_epochs": [e.as_dict() for e in bare_epochs.epochs]}
+        return {**interleaved, "epochs": [e.as_dict() for e in clock.epochs], "fit_s": outcome.fit_s,
                 "stability_init_s": sum(stability_s["init"]), "stability_best_s": sum(stability_s["best"]),
                 "checkpoint_writes": len(saves), "checkpoints": written,
                 "stability_stages": sorted(stability.results), "init_state": init_state,
@@ -312,82 +340,98 @@ def _model(model: str) -> ImageClassifier:
     return ImageClassifier(arch, in_channels=1, num_classes=10, image_size=28, **options)
 
 
+class BareLoop:
+    """The bare side, one epoch per call to :meth:`epoch`; checkpoints go to ``folder``."""
+
+    def __init__(self, model: str, setting: str, data: Data, epochs: int, folder: Path,
+                 compile_model: bool = False) -> None:
+        module = _model(model)
+        self.init_state = {k: v.detach().clone() for k, v in module.state_dict().items()}
+        self.net = net = module.model
+        self.channels_last = setting == "channels_last"
+        if self.channels_last:
+            net.to(memory_format=torch.channels_last)
+        if compile_model:
+            net.compile()
+        self.autocast = (lambda: torch.autocast("cpu", dtype=torch.bfloat16)) if setting == "bf16" \
+            else contextlib.nullcontext
+        self.data, self.folder = data, folder
+        self.n = len(data.train_labels)
+        config = build_optimization(net, module.recipe, total_steps=epochs * math.ceil(self.n / BATCH))
+        self.optimizer = config["optimizer"]
+        self.scheduler = config.get("lr_scheduler", {}).get("scheduler")
+        self.generator = torch.Generator().manual_seed(0)
+        self.val_x = data.val_images.contiguous(memory_format=torch.channels_last) if self.channels_last \
+            else data.val_images
+        self.best = -1.0
+        self.train_loss = float("nan")
+
+    def epoch(self, epoch: int) -> EpochPhases:
+        """Train one epoch, validate, write ``last.pt`` (and ``best.pt``); the phases' times."""
+        data, net, optimizer, scheduler, n = self.data, self.net, self.optimizer, self.scheduler, self.n
+        ep = EpochPhases(start=_clock(), images=n)
+        net.train()
+        data.transform.set_epoch(epoch)
+        order = torch.randperm(n, generator=self.generator)
+        total_loss = torch.zeros(())
+        correct = torch.zeros((), dtype=torch.long)
+        for i in range(0, n, BATCH):
+            t0 = _clock()
+            index = order[i:i + BATCH]
+            x, y = data.transform(data.train_images[index]), data.train_labels[index]
+            if self.channels_last:
+                x = x.contiguous(memory_format=torch.channels_last)
+            t1 = _clock()
+            with self.autocast():
+                logits = net(x)
+                loss = F.cross_entropy(logits, y)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            if scheduler is not None:
+                scheduler.step()
+            total_loss += loss.detach() * len(y)
+            correct += (logits.detach().argmax(dim=1) == y).sum()
+            t2 = _clock()
+            ep.fetch += t1 - t0
+            ep.step += t2 - t1
+        self.train_loss, _ = (total_loss / n).item(), (correct / n).item()
+        t0 = _clock()
+        net.eval()
+        val_correct = 0
+        with torch.no_grad(), self.autocast():
+            for i in range(0, len(self.val_x), BATCH):
+                logits = net(self.val_x[i:i + BATCH])
+                val_correct += int((logits.argmax(dim=1) == data.val_labels[i:i + BATCH]).sum())
+        val_acc = val_correct / len(self.val_x)
+        t1 = _clock()
+        state = {"epoch": epoch, "model": net.state_dict(), "optimizer": optimizer.state_dict(),
+                 "scheduler": scheduler.state_dict() if scheduler is not None else None}
+        torch.save(state, self.folder / "last.pt")
+        if val_acc > self.best:
+            self.best = val_acc
+            torch.save(state, self.folder / "best.pt")
+        t2 = _clock()
+        ep.val += t1 - t0
+        ep.ckpt += t2 - t1
+        ep.end = _clock()
+        return ep
+
+
 def run_bare(model: str, setting: str, data: Data, epochs: int, profile: _Profile,
              compile_model: bool = False) -> dict[str, Any]:
-    module = _model(model)
-    init_state = {k: v.detach().clone() for k, v in module.state_dict().items()}
-    net = module.model
-    channels_last = setting == "channels_last"
-    if channels_last:
-        net.to(memory_format=torch.channels_last)
-    if compile_model:
-        net.compile()
-    autocast = (lambda: torch.autocast("cpu", dtype=torch.bfloat16)) if setting == "bf16" else contextlib.nullcontext
-    n = len(data.train_labels)
-    steps = math.ceil(n / BATCH)
-    config = build_optimization(net, module.recipe, total_steps=epochs * steps)
-    optimizer = config["optimizer"]
-    scheduler = config.get("lr_scheduler", {}).get("scheduler")
-    generator = torch.Generator().manual_seed(0)
-    val_x = data.val_images.contiguous(memory_format=torch.channels_last) if channels_last else data.val_images
-    best = -1.0
-    phases: list[EpochPhases] = []
     with tempfile.TemporaryDirectory(prefix="bench_bare_") as tmp:
+        bare = BareLoop(model, setting, data, epochs, Path(tmp), compile_model)
+        phases = []
         for epoch in range(epochs):
-            now = _clock()
-            if phases:
-                phases[-1].end = now
             if epoch == 1:
                 profile.start()
-            ep = EpochPhases(start=now, images=n)
-            phases.append(ep)
-            net.train()
-            data.transform.set_epoch(epoch)
-            order = torch.randperm(n, generator=generator)
-            total_loss = torch.zeros(())
-            correct = torch.zeros((), dtype=torch.long)
-            for i in range(0, n, BATCH):
-                t0 = _clock()
-                index = order[i:i + BATCH]
-                x, y = data.transform(data.train_images[index]), data.train_labels[index]
-                if channels_last:
-                    x = x.contiguous(memory_format=torch.channels_last)
-                t1 = _clock()
-                with autocast():
-                    logits = net(x)
-                    loss = F.cross_entropy(logits, y)
-                optimizer.zero_grad(set_to_none=True)
-                loss.backward()
-                optimizer.step()
-                if scheduler is not None:
-                    scheduler.step()
-                total_loss += loss.detach() * len(y)
-                correct += (logits.detach().argmax(dim=1) == y).sum()
-                t2 = _clock()
-                ep.fetch += t1 - t0
-                ep.step += t2 - t1
-            _ = (total_loss / n).item(), (correct / n).item()
-            t0 = _clock()
-            net.eval()
-            val_correct = 0
-            with torch.no_grad(), autocast():
-                for i in range(0, len(val_x), BATCH):
-                    val_correct += int((net(val_x[i:i + BATCH]).argmax(dim=1) == data.val_labels[i:i + BATCH]).sum())
-            val_acc = val_correct / len(val_x)
-            t1 = _clock()
-            state = {"epoch": epoch, "model": net.state_dict(), "optimizer": optimizer.state_dict(),
-                     "scheduler": scheduler.state_dict() if scheduler is not None else None}
-            torch.save(state, Path(tmp) / "last.pt")
-            if val_acc > best:
-                best = val_acc
-                torch.save(state, Path(tmp) / "best.pt")
-            t2 = _clock()
-            ep.val += t1 - t0
-            ep.ckpt += t2 - t1
-        phases[-1].end = _clock()
+            phases.append(bare.epoch(epoch))
         profile.stop()
-    return {"epochs": [e.as_dict() for e in phases], "init_state": init_state,
-            "final_train_loss": float(total_loss / n)}
+    for before, after in zip(phases, phases[1:]):  # epochs back to back, as the fit side's clock counts them
+        before.end = after.start
+    return {"epochs": [e.as_dict() for e in phases], "init_state": bare.init_state,
+            "final_train_loss": bare.train_loss}
 
 
 # ------------------------------------------------------------------------------- the runs
@@ -470,6 +514,46 @@ def bench(model: str, setting: str, train_size: int, epochs: int, repeats: int, 
     return out
 
 
+def bench_interleaved(model: str, setting: str, train_size: int, epochs: int, repeats: int) -> dict[str, Any]:
+    """``--interleave``: each repeat is one fit with a bare epoch after each of its epochs; the
+    ratios are per pair of epochs (the first pair of each repeat left out)."""
+    data = load_data(train_size)
+    off = _Profile(False)
+    runs: list[dict[str, Any]] = []
+    same_init = True
+    load = [_loadavg()]
+    for r in range(repeats):
+        with tempfile.TemporaryDirectory(prefix="bench_bare_") as tmp:
+            bare = BareLoop(model, setting, data, epochs, Path(tmp))
+            result = run_fit(model, setting, train_size, epochs, off, interleave=bare)
+        same_init = same_init and _same_init(result.pop("init_state"), bare.init_state)
+        pairs = list(zip(result["epochs"], result["bare_epochs"]))[1:]
+        result["ratios"] = [b["total"] / f["total"] for f, b in pairs]
+        runs.append(result)
+        load.append(_loadavg())
+        print(f"  {model} {setting} repeat {r}: fit/bare per pair of epochs "
+              f"{' '.join(f'{x:.2f}' for x in result['ratios'])}", flush=True)
+    ratios = [x for run in runs for x in run["ratios"]]
+    fit = [e for run in runs for e in run["epochs"][1:]]
+    bare = [e for run in runs for e in run["bare_epochs"][1:]]
+    fit_ips = statistics.median(e["images"] / e["total"] for e in fit)
+    bare_ips = statistics.median(e["images"] / e["total"] for e in bare)
+    phases = {side: {k: 1000 * BATCH * sum(e[k] for e in epochs) / sum(e["images"] for e in epochs)
+                     for k in ("fetch", "step", "val", "ckpt", "rest")}
+              for side, epochs in (("fit", fit), ("bare", bare))}
+    return {
+        "model": model, "options": MODELS[model], "setting": setting, "train_size": train_size,
+        "batch_size": BATCH, "epochs": epochs, "mode": "interleaved", "repeats": repeats,
+        "val_images": VAL_BATCHES * BATCH, "same_initial_weights": same_init, "load_average_1min": load,
+        "fit_images_per_s": fit_ips, "bare_images_per_s": bare_ips,
+        "ratio": statistics.median(ratios), "ratios": ratios, "ratio_of_medians": fit_ips / bare_ips,
+        "ratio_pooled": sum(e["total"] for e in bare) / sum(e["total"] for e in fit),
+        "stability_init_s": statistics.median(r["stability_init_s"] for r in runs),
+        "stability_best_s": statistics.median(r["stability_best_s"] for r in runs),
+        "phases_ms_per_batch": phases, "runs": runs,
+    }
+
+
 def compile_trial(epochs: int) -> dict[str, Any]:
     """LeNet's bare loop, fp32: eager, then ``nn.Module.compile()`` (inductor, compiled once), then eager."""
     train_size = TRAIN_SIZE["lenet"]
@@ -509,7 +593,8 @@ def _machine() -> dict[str, Any]:
 
 
 def print_table(rows: list[dict[str, Any]]) -> None:
-    print("\nfit/bare: median of the per-repeat ratios (range); of medians: fit's median img/s over bare's")
+    unit = "pair-of-epochs (--interleave)" if any(r.get("mode") == "interleaved" for r in rows) else "repeat"
+    print(f"\nfit/bare: median of the per-{unit} ratios (range); of medians: fit's median img/s over bare's")
     print(f"{'model':12s} {'setting':14s} {'P':>5s} {'fit img/s':>10s} {'bare img/s':>11s} {'fit/bare':>9s} "
           f"{'(range)':>13s} {'of medians':>11s} {'stab. init+best':>16s}")
     for r in rows:
@@ -541,6 +626,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--compile-trial", action=argparse.BooleanOptionalAction, default=None,
                         help="also time LeNet's bare loop under torch.compile against eager "
                              "(default: on, off with --quick)")
+    parser.add_argument("--interleave", action="store_true",
+                        help="run a bare epoch after each fit epoch in the same process and compare the pairs "
+                             "(steadier on a machine whose speed drifts; use --epochs 12 or more)")
     parser.add_argument("--quick", action="store_true", help="tiny runs (256 images, 2 epochs, 1 repeat)")
     parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's, the cores)")
     parser.add_argument("--out", type=Path, default=Path(__file__).parent / "results" / "bench_fit.json")
@@ -570,7 +658,10 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             repeats = min(args.repeats, BF16_REPEATS) if setting == "bf16" else args.repeats
             print(f"{model} {setting}: P = {size}, {args.epochs} epochs, {repeats} repeats, "
                   f"load {_loadavg():.2f}", flush=True)
-            rows.append(bench(model, setting, size, args.epochs, repeats, args.profile))
+            if args.interleave:
+                rows.append(bench_interleaved(model, setting, size, args.epochs, repeats))
+            else:
+                rows.append(bench(model, setting, size, args.epochs, repeats, args.profile))
     trial = compile_trial(args.epochs) if args.compile_trial else None
     wall = _clock() - started
     report = {
