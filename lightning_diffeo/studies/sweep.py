@@ -143,7 +143,8 @@ def study_states(spec_or_folder: str | Path, output: str | Path | None = None) -
     """
     path = Path(spec_or_folder)
     if output is not None and not path.is_file():
-        raise SpecError(f"--output goes with a sweep spec file, not with {'a study folder' if path.is_dir() else 'a missing path'} ({path})")
+        given = "a study folder" if path.is_dir() else "a missing path"
+        raise SpecError(f"--output goes with a sweep spec file, not with {given} ({path})")
     if path.is_file():
         spec = load_spec(path)
         if output is not None:
